@@ -1,0 +1,60 @@
+"""The app: pages and their on_load guards. Nothing else happens at import."""
+
+import reflex as rx
+
+from his_portal import routes
+from his_portal.pages.admin import AdminState, admin_page
+from his_portal.pages.login import LoginState, login_page
+from his_portal.pages.manage import ManageState, manage_page
+from his_portal.pages.profile import profile_page
+from his_portal.pages.search import SearchState, search_page
+from his_portal.pages.workbench import WorkbenchState, workbench_page
+from his_portal.state import AuthState
+
+
+def index() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), rx.text("正在进入…"), min_height="100vh")
+
+
+app = rx.App(
+    stylesheets=["/styles.css"],
+    html_lang="zh-CN",
+    head_components=[rx.el.meta(name="viewport", content="width=device-width")],
+)
+app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
+app.add_page(
+    login_page,
+    route=routes.LOGIN,
+    title="登录 · 牙医云 HIS",
+    on_load=LoginState.on_load,
+)
+app.add_page(
+    workbench_page,
+    route=routes.WORKBENCH,
+    title="医生工作 · 牙医云 HIS",
+    on_load=[AuthState.guard, WorkbenchState.on_load],
+)
+app.add_page(
+    manage_page,
+    route=routes.MANAGE,
+    title="管理中心 · 牙医云 HIS",
+    on_load=[AuthState.guard, ManageState.on_load],
+)
+app.add_page(
+    admin_page,
+    route=routes.ADMIN,
+    title="系统管理 · 牙医云 HIS",
+    on_load=[AuthState.guard, AdminState.on_load],
+)
+app.add_page(
+    profile_page,
+    route=routes.PROFILE,
+    title="个人中心 · 牙医云 HIS",
+    on_load=AuthState.guard,
+)
+app.add_page(
+    search_page,
+    route=routes.SEARCH,
+    title="患者查询 · 牙医云 HIS",
+    on_load=[AuthState.guard, SearchState.on_load],
+)

@@ -1,0 +1,155 @@
+"""Database tables. Tables only: behaviour lives in ``services``.
+
+All datetimes are timezone-aware UTC (SQLModel stores them with ``UTCDateTime``).
+Secrets (password hashes, session token hashes) live in tables that are never sent to
+the browser: states copy the fields they show into plain dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Table(SQLModel):
+    """Base of every table: an integer primary key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class Role(StrEnum):
+    """What a user may do in the portal."""
+
+    DOCTOR = "doctor"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class SignStatus(StrEnum):
+    """签署状态 of a medical record."""
+
+    UNSIGNED = "unsigned"
+    SIGNED = "signed"
+
+
+class LockStatus(StrEnum):
+    """锁定状态 of a medical record: 未完成 (open) or 已完成 (locked)."""
+
+    OPEN = "open"
+    LOCKED = "locked"
+
+
+class Clinic(Table, table=True):
+    """分院: a branch of the dental group."""
+
+    name: str = Field(unique=True, max_length=100)
+    code: str = Field(unique=True, max_length=20)
+
+
+class User(Table, table=True):
+    """A person who logs in: doctor, clinic manager or administrator."""
+
+    login_id: str = Field(unique=True, index=True, max_length=64)
+    display_name: str = Field(max_length=50)
+    role: str = Field(max_length=16)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    password_hash: str = Field(max_length=255)
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserSession(Table, table=True):
+    """A server-side login session; the browser holds only the random token."""
+
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=255)
+
+
+class LoginAttempt(Table, table=True):
+    """One password attempt, kept per login id whether or not the user exists."""
+
+    __table_args__ = (sa.Index("ix_loginattempt_login_at", "login_id", "at"),)
+
+    login_id: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+    success: bool
+    ip: str = Field(default="", max_length=64)
+
+
+class Patient(Table, table=True):
+    """A patient; ``record_no`` (病历号) is the patient's chart number."""
+
+    record_no: str = Field(unique=True, index=True, max_length=32)
+    name: str = Field(index=True, max_length=50)
+    name_pinyin: str = Field(default="", index=True, max_length=200)
+    sex: str = Field(max_length=8)
+    birth_date: date
+    phone: str = Field(default="", max_length=20)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+
+
+class MedicalRecord(Table, table=True):
+    """病历: one visit's record, written by a doctor and signed by that doctor."""
+
+    __table_args__ = (
+        sa.Index("ix_medicalrecord_doctor_created", "doctor_id", "created_at"),
+        sa.Index("ix_medicalrecord_clinic_created", "clinic_id", "created_at"),
+    )
+
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    doctor_id: int = Field(foreign_key="user.id")
+    clinic_id: int = Field(foreign_key="clinic.id")
+    visit_item: str = Field(max_length=50)
+    title: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    chief_complaint: str = ""
+    present_illness: str = ""
+    past_history: str = ""
+    examination: str = ""
+    diagnosis: str = ""
+    treatment_plan: str = ""
+    treatment: str = ""
+    advice: str = ""
+    sign_status: str = Field(default=SignStatus.UNSIGNED, max_length=16)
+    lock_status: str = Field(default=LockStatus.OPEN, max_length=16)
+
+
+class AuditEvent(Table, table=True):
+    """Append-only audit log; each entry carries the hash of the previous one."""
+
+    seq: int = Field(unique=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: int | None = Field(default=None, index=True)
+    actor_login: str = Field(default="", max_length=64)
+    action: str = Field(index=True, max_length=64)
+    target: str = Field(default="", max_length=128)
+    detail: str = ""
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=255)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(Table, table=True):
+    """The chain's head, one row: updating it first serialises concurrent appends."""
+
+    seq: int = 0
+    hash: str = Field(default="", max_length=64)

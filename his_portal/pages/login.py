@@ -1,0 +1,116 @@
+"""登录: account and password, server-side session, lockout after repeated failures."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from his_portal import db, routes
+from his_portal.services import auth
+from his_portal.settings import get_settings
+from his_portal.state import AuthState
+
+
+class LoginState(AuthState):
+    error: str = ""
+    busy: bool = False
+
+    @rx.event
+    def on_load(self):
+        """Already logged in: go straight to the home page."""
+        self.error = ""
+        user = self._current_user()
+        if user is not None:
+            return rx.redirect(routes.HOME_BY_ROLE[user.role])
+        return None
+
+    @rx.event
+    def submit(self, form: dict):
+        ip, agent = self._client()
+        try:
+            with db.session() as session:
+                token, user = auth.authenticate(
+                    session=session,
+                    login_id=str(form.get("login_id", "")),
+                    password=str(form.get("password", "")),
+                    session_hours=get_settings().session_hours,
+                    ip=ip,
+                    user_agent=agent,
+                )
+        except auth.AuthError as exc:
+            self.error = exc.message
+            return None
+        self.error = ""
+        self.token = token
+        self._show(user)
+        return rx.redirect(routes.HOME_BY_ROLE[user.role])
+
+
+def _field(label: str, name: str, **props) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(label, html_for=f"login-{name}", font_size="14px"),
+        rx.input(id=f"login-{name}", name=name, size="3", width="100%", **props),
+        spacing="1",
+        width="100%",
+    )
+
+
+def login_page() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.hstack(
+                        rx.image(src="/logo.svg", alt="", width="48px", height="48px"),
+                        rx.vstack(
+                            rx.heading("牙医云 HIS", size="6", as_="h1"),
+                            rx.text(AuthState.clinic_name, color_scheme="gray"),
+                            spacing="0",
+                        ),
+                        align="center",
+                    ),
+                    rx.text("电子病历签名系统登录", size="3", weight="medium"),
+                    _field(
+                        "账号",
+                        "login_id",
+                        placeholder="如 sh-feihuan@8112",
+                        auto_complete="username",
+                        required=True,
+                    ),
+                    _field(
+                        "密码",
+                        "password",
+                        type="password",
+                        auto_complete="current-password",
+                        required=True,
+                    ),
+                    rx.cond(
+                        LoginState.error != "",
+                        rx.callout(
+                            LoginState.error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            role="alert",
+                            width="100%",
+                        ),
+                    ),
+                    rx.button(
+                        "登录",
+                        type="submit",
+                        size="3",
+                        width="100%",
+                        color_scheme="green",
+                    ),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=LoginState.submit,
+                reset_on_submit=False,
+            ),
+            width="380px",
+            background="white",
+            max_width="92vw",
+            padding="32px",
+        ),
+        min_height="100vh",
+        background="linear-gradient(160deg, #1f2d4d 0%, #2b4a7a 100%)",
+    )

@@ -1,0 +1,32 @@
+"""Route constants, who may open each page, and where each role lands."""
+
+from urllib.parse import quote
+
+from his_portal.models import Role
+
+LOGIN = "/login"
+INDEX = "/"
+WORKBENCH = "/workbench"
+MANAGE = "/manage"
+ADMIN = "/admin"
+PROFILE = "/me"
+SEARCH = "/search"
+
+PAGE_ROLES: dict[str, frozenset[Role]] = {
+    WORKBENCH: frozenset({Role.DOCTOR, Role.MANAGER}),
+    MANAGE: frozenset({Role.MANAGER}),
+    ADMIN: frozenset({Role.ADMIN}),
+    PROFILE: frozenset(Role),
+    SEARCH: frozenset({Role.DOCTOR, Role.MANAGER}),
+}
+
+HOME_BY_ROLE: dict[str, str] = {
+    Role.DOCTOR: WORKBENCH,
+    Role.MANAGER: MANAGE,
+    Role.ADMIN: ADMIN,
+}
+
+
+def search_url(text: str) -> str:
+    """The header search's result page for ``text``."""
+    return f"{SEARCH}?q={quote(text)}"

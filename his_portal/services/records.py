@@ -1,0 +1,245 @@
+"""Read queries over medical records and patients, scoped to who is asking.
+
+A doctor sees their own records; a manager sees their clinic's; an administrator
+manages accounts and sees no medical records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case
+from sqlmodel import Session, col, func, or_, select
+
+from his_portal.models import Clinic, MedicalRecord, Patient, Role, SignStatus, User
+from his_portal.services.auth import CurrentUser
+
+__all__ = [
+    "DoctorSummary",
+    "PatientHit",
+    "RecordFilter",
+    "RecordPage",
+    "RecordRow",
+    "doctor_summary",
+    "list_records",
+    "search_patients",
+]
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """病历时间 range (clinic-local dates, inclusive), 病历号 and sign status."""
+
+    date_from: date
+    date_to: date
+    record_no: str = ""
+    sign_status: SignStatus | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One row of the records table, display-ready."""
+
+    id: int
+    patient_name: str
+    record_no: str
+    clinic_name: str
+    doctor_name: str
+    visit_item: str
+    title: str
+    created_at: str
+    sign_status: str
+    lock_status: str
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    rows: list[RecordRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class PatientHit:
+    record_no: str
+    name: str
+    sex: str
+    birth_date: str
+    records: int
+
+
+def _day_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(start, time.min, tzinfo=zone),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+    )
+
+
+def _scope(query, viewer: CurrentUser):
+    if viewer.role == Role.DOCTOR:
+        return query.where(MedicalRecord.doctor_id == viewer.id)
+    if viewer.role == Role.MANAGER:
+        return query.where(MedicalRecord.clinic_id == viewer.clinic_id)
+    raise PermissionError("当前账号无权查看病历")
+
+
+def list_records(
+    *, session: Session, viewer: CurrentUser, filters: RecordFilter, zone: ZoneInfo
+) -> RecordPage:
+    """The viewer's records in a date range, newest first, one page of them.
+
+    Raises:
+        PermissionError: The viewer's role may not read medical records.
+        ValueError: The date range is reversed.
+    """
+    if filters.date_from > filters.date_to:
+        raise ValueError("开始日期不能晚于结束日期")
+    start, end = _day_bounds(filters.date_from, filters.date_to, zone)
+    query = _scope(
+        select(MedicalRecord, Patient, User, Clinic)
+        .join(Patient, Patient.id == MedicalRecord.patient_id)
+        .join(User, User.id == MedicalRecord.doctor_id)
+        .join(Clinic, Clinic.id == MedicalRecord.clinic_id)
+        .where(MedicalRecord.created_at >= start, MedicalRecord.created_at < end),
+        viewer,
+    )
+    if filters.record_no.strip():
+        query = query.where(Patient.record_no == filters.record_no.strip().upper())
+    if filters.sign_status is not None:
+        query = query.where(MedicalRecord.sign_status == filters.sign_status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    size = min(max(filters.page_size, 1), MAX_PAGE_SIZE)
+    page = max(1, filters.page)
+    rows = session.exec(
+        query.order_by(
+            col(MedicalRecord.created_at).desc(), col(MedicalRecord.id).desc()
+        )
+        .offset((page - 1) * size)
+        .limit(size)
+    ).all()
+    return RecordPage(
+        rows=[
+            RecordRow(
+                id=record.id,
+                patient_name=patient.name,
+                record_no=patient.record_no,
+                clinic_name=clinic.name,
+                doctor_name=doctor.display_name,
+                visit_item=record.visit_item,
+                title=record.title,
+                created_at=record.created_at.astimezone(zone).strftime(
+                    "%Y-%m-%d %H:%M"
+                ),
+                sign_status=record.sign_status,
+                lock_status=record.lock_status,
+            )
+            for record, patient, doctor, clinic in rows
+        ],
+        total=total,
+        page=page,
+        page_size=size,
+    )
+
+
+def search_patients(
+    *, session: Session, viewer: CurrentUser, text: str, limit: int = 20
+) -> list[PatientHit]:
+    """Patients of the viewer's clinic by 病历号, 姓名 or 拼音 (full or initials)."""
+    if viewer.role not in (Role.DOCTOR, Role.MANAGER):
+        raise PermissionError("当前账号无权查看患者")
+    text = text.strip()
+    if not text:
+        return []
+    pattern = f"%{text.lower()}%"
+    record_count = (
+        select(func.count())
+        .where(MedicalRecord.patient_id == Patient.id)
+        .scalar_subquery()
+    )
+    rows = session.exec(
+        select(Patient, record_count)
+        .where(
+            Patient.clinic_id == viewer.clinic_id,
+            or_(
+                Patient.record_no == text.upper(),
+                col(Patient.name).contains(text),
+                col(Patient.name_pinyin).like(pattern),
+            ),
+        )
+        .order_by(Patient.name)
+        .limit(limit)
+    ).all()
+    return [
+        PatientHit(
+            record_no=p.record_no,
+            name=p.name,
+            sex="男" if p.sex == "male" else "女",
+            birth_date=p.birth_date.isoformat(),
+            records=count,
+        )
+        for p, count in rows
+    ]
+
+
+@dataclass(frozen=True)
+class DoctorSummary:
+    """One doctor's records in a period, for the manager's signing dashboard."""
+
+    doctor_name: str
+    login_id: str
+    total: int
+    signed: int
+    unsigned: int
+    completion: str
+
+
+def doctor_summary(
+    *,
+    session: Session,
+    viewer: CurrentUser,
+    date_from: date,
+    date_to: date,
+    zone: ZoneInfo,
+) -> list[DoctorSummary]:
+    """Per-doctor signed / unsigned counts in the viewer's clinic (managers only)."""
+    if viewer.role != Role.MANAGER:
+        raise PermissionError("只有门诊管理者可以查看签署统计")
+    if date_from > date_to:
+        raise ValueError("开始日期不能晚于结束日期")
+    start, end = _day_bounds(date_from, date_to, zone)
+    signed = func.sum(
+        case((MedicalRecord.sign_status == SignStatus.SIGNED, 1), else_=0)
+    )
+    rows = session.exec(
+        select(User.display_name, User.login_id, func.count(MedicalRecord.id), signed)
+        .join(MedicalRecord, MedicalRecord.doctor_id == User.id)
+        .where(
+            MedicalRecord.clinic_id == viewer.clinic_id,
+            MedicalRecord.created_at >= start,
+            MedicalRecord.created_at < end,
+        )
+        .group_by(User.id, User.display_name, User.login_id)
+        .order_by(User.display_name)
+    ).all()
+    return [
+        DoctorSummary(
+            doctor_name=name,
+            login_id=login,
+            total=total,
+            signed=int(done or 0),
+            unsigned=total - int(done or 0),
+            completion=f"{(done or 0) * 100 / total:.0f}%" if total else "—",
+        )
+        for name, login, total, done in rows
+    ]

@@ -1,0 +1,107 @@
+"""One typed settings object, read from the environment.
+
+Every knob a deployment turns lives here, so that nothing else reads ``os.environ``.
+Variables are prefixed ``HIS_``; see README.md for the list.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting in the environment has a value we cannot use."""
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _positive_int(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"HIS_TIMEZONE is not a known time zone: {name!r}"
+        ) from None
+    return name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings.
+
+    Attributes:
+        data_dir: Private files (keys, seals, signed PDFs). Never under Reflex's public
+            upload directory.
+        db_url: SQLAlchemy URL; SQLite file under ``data_dir`` by default.
+        redis_url: Redis URL for Reflex's state manager when several workers run;
+            empty for a single process.
+        kek_file: Key-encryption key file (created with mode 0600 on first start),
+            kept outside the database.
+        clinic_name: The clinic (分院) the portal belongs to, shown in the header.
+        demo_mode: Loads demo data and enables demo-only pages.
+        session_hours: How long a login session lasts.
+        timezone: The clinic's time zone: days (今日, 病历时间) are counted in it.
+    """
+
+    data_dir: Path
+    db_url: str
+    redis_url: str
+    kek_file: Path
+    clinic_name: str = "上海维乐海趣路门诊"
+    demo_mode: bool = True
+    session_hours: int = 12
+    timezone: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (the process environment by default)."""
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("HIS_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+        db_url = env.get("HIS_DB_URL") or f"sqlite:///{data_dir / 'his_portal.db'}"
+        kek_file = Path(env.get("HIS_KEK_FILE") or data_dir / "secrets" / "kek.bin")
+        return cls(
+            data_dir=data_dir,
+            db_url=db_url,
+            redis_url=env.get("HIS_REDIS_URL", ""),
+            kek_file=kek_file.resolve(),
+            clinic_name=env.get("HIS_CLINIC_NAME") or cls.clinic_name,
+            demo_mode=_flag(env.get("HIS_DEMO_MODE", "true"), "HIS_DEMO_MODE"),
+            session_hours=_positive_int(
+                env.get("HIS_SESSION_HOURS", "12"), "HIS_SESSION_HOURS"
+            ),
+            timezone=_zone(env.get("HIS_TIMEZONE") or cls.timezone),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings.from_env()
+
+
+def clinic_zone() -> ZoneInfo:
+    """The clinic's time zone."""
+    return ZoneInfo(get_settings().timezone)

@@ -1,0 +1,23 @@
+"""Reflex configuration; deployment values come from his_portal.settings (HIS_* env)."""
+
+import reflex as rx
+
+from his_portal.settings import get_settings
+
+settings = get_settings()
+# SQLite needs its folder before Reflex opens the database.
+settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+config = rx.Config(
+    app_name="his_portal",
+    db_url=settings.db_url,
+    redis_url=settings.redis_url or None,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(accent_color="green", gray_color="slate", radius="medium")
+        )
+    ],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)
