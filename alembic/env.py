@@ -1,8 +1,11 @@
 from logging.config import fileConfig
 
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import create_engine, pool
+from sqlmodel import SQLModel
 
+import his_portal.models  # noqa: F401  (defines the tables on SQLModel.metadata)
 from alembic import context
+from his_portal.settings import get_settings
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -13,16 +16,7 @@ config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
 
-# add your model's MetaData object here
-# for 'autogenerate' support
-# from myapp import mymodel
-# target_metadata = mymodel.Base.metadata
-target_metadata = None
-
-# other values from the config, defined by the needs of env.py,
-# can be acquired:
-# my_important_option = config.get_main_option("my_important_option")
-# ... etc.
+target_metadata = SQLModel.metadata
 
 
 def run_migrations_offline() -> None:
@@ -37,7 +31,7 @@ def run_migrations_offline() -> None:
     script output.
 
     """
-    url = config.get_main_option("sqlalchemy.url")
+    url = get_settings().db_url
     context.configure(
         url=url,
         target_metadata=target_metadata,
@@ -56,17 +50,22 @@ def run_migrations_online() -> None:
     and associate a connection with the context.
 
     """
-    connectable = engine_from_config(
-        config.get_section(config.config_ini_section, {}),
-        prefix="sqlalchemy.",
-        poolclass=pool.NullPool,
-    )
-
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        # A caller (the tests) passed its own connection.
+        _run(connection)
+        return
+    connectable = create_engine(get_settings().db_url, poolclass=pool.NullPool)
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        _run(connection)
 
-        with context.begin_transaction():
-            context.run_migrations()
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 if context.is_offline_mode():

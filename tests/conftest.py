@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -13,18 +14,20 @@ os.environ["HIS_DATA_DIR"] = tempfile.mkdtemp(prefix="his-test-")
 os.environ.pop("HIS_DB_URL", None)
 os.environ.pop("HIS_REDIS_URL", None)
 
-import pytest  # noqa: E402
-from sqlalchemy.pool import StaticPool  # noqa: E402
-from sqlmodel import Session, SQLModel, create_engine, select  # noqa: E402
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine, select
 
-from his_portal import db, models  # noqa: E402
-from his_portal.services.auth import CurrentUser, resolve_session  # noqa: E402
-from his_portal.services.demo_data import load_demo_data  # noqa: E402
+from his_portal import db, models
+from his_portal.services.auth import CurrentUser, resolve_session
+from his_portal.services.demo_data import load_demo_data
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # A fixed "now" for everything that depends on the date: 2026-11-25 16:30 Shanghai.
 NOW = datetime(2026, 11, 25, 16, 30, tzinfo=ZONE)
 PASSWORD = "Demo@2026"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
@@ -53,7 +56,9 @@ def demo(session):
 
 
 def user_by_login(session: Session, login_id: str) -> CurrentUser:
-    user = session.exec(select(models.User).where(models.User.login_id == login_id)).one()
+    user = session.exec(
+        select(models.User).where(models.User.login_id == login_id)
+    ).one()
     clinic = session.get(models.Clinic, user.clinic_id)
     return CurrentUser(
         id=user.id,
@@ -89,3 +94,16 @@ def token_for(login_id: str) -> str:
         )
         assert resolve_session(session=session, token=token) is not None
     return token
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh database on the machine's PostgreSQL server, dropped afterwards."""
+    name = f"his_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

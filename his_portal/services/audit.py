@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from his_portal.models import AuditEvent, AuditHead, utcnow
@@ -65,13 +66,16 @@ def _entry_hash(event: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _head(session: Session) -> AuditHead:
-    head = session.get(AuditHead, 1)
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
-    return head
+def _ensure_head(session: Session) -> None:
+    if session.get(AuditHead, 1) is not None:
+        return
+    try:
+        # Two first appends may race to create the row: the loser's insert fails
+        # inside the savepoint, and it goes on with the winner's row.
+        with session.begin_nested():
+            session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+    except IntegrityError:
+        pass
 
 
 def record_event(
@@ -94,13 +98,10 @@ def record_event(
     Returns:
         The new, flushed event.
     """
-    head = _head(session)
-    session.execute(
-        AuditHead.__table__.update()
-        .where(AuditHead.__table__.c.id == head.id)
-        .values(seq=AuditHead.__table__.c.seq + 1)
-    )
-    session.refresh(head)
+    _ensure_head(session)
+    table = AuditHead.__table__
+    session.execute(table.update().where(table.c.id == 1).values(seq=table.c.seq + 1))
+    head = session.get(AuditHead, 1, populate_existing=True)
     event = AuditEvent(
         seq=head.seq,
         at=utcnow(),

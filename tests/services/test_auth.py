@@ -62,7 +62,9 @@ def test_five_failures_in_15_minutes_lock_for_15_minutes(demo, login_id):
     assert err.value.locked
     # ...and 15 minutes after the fifth failure the lock lifts.
     if login_id == DOCTOR:
-        _, user = login(demo, login_id, PASSWORD, NOW + timedelta(minutes=19, seconds=1))
+        _, user = login(
+            demo, login_id, PASSWORD, NOW + timedelta(minutes=19, seconds=1)
+        )
         assert user.login_id == DOCTOR
 
 
@@ -141,7 +143,13 @@ def test_logins_failures_and_lockouts_are_audited(demo):
         with pytest.raises(auth.AuthError):
             login(demo, password="wrong", now=NOW + timedelta(minutes=minute))
     actions = [e.action for e in demo.exec(select(AuditEvent).order_by(AuditEvent.seq))]
-    assert actions == ["auth.login"] + ["auth.login_failed"] * 4 + ["auth.account_locked"]
+    assert actions == ["auth.login"] + ["auth.login_failed"] * 4 + [
+        "auth.account_locked"
+    ]
     event = demo.exec(select(AuditEvent)).first()
-    assert (event.ip, event.user_agent, event.actor_login) == ("10.0.0.8", "pytest", DOCTOR)
+    assert (event.ip, event.user_agent, event.actor_login) == (
+        "10.0.0.8",
+        "pytest",
+        DOCTOR,
+    )
     assert verify_chain(session=demo).ok

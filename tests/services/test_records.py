@@ -1,0 +1,135 @@
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from his_portal.models import MedicalRecord, SignStatus
+from his_portal.services import records
+from tests.conftest import NOW, ZONE, user_by_login
+
+TODAY = NOW.date()
+
+
+def _list(session, viewer, **kw):
+    filters = records.RecordFilter(
+        date_from=kw.pop("date_from", TODAY), date_to=kw.pop("date_to", TODAY), **kw
+    )
+    return records.list_records(
+        session=session, viewer=viewer, filters=filters, zone=ZONE
+    )
+
+
+def test_a_doctor_sees_only_their_own_records(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    page = _list(demo, zheng, date_from=TODAY - timedelta(days=29))
+    assert page.total > 0
+    assert {row.doctor_name for row in page.rows} == {"郑程"}
+    today = _list(demo, zheng)
+    names = {row.patient_name for row in today.rows}
+    assert {"刘作榛", "郭少青"} <= names and "张三" not in names
+
+
+def test_a_manager_sees_the_whole_clinic(demo):
+    manager = user_by_login(demo, "sh-manager@8112")
+    page = _list(demo, manager, date_from=TODAY - timedelta(days=29), page_size=100)
+    assert {row.doctor_name for row in page.rows} == {"郑程", "王莉"}
+    assert page.total == 43
+
+
+def test_an_admin_reads_no_medical_records(demo):
+    admin = user_by_login(demo, "sh-admin@8112")
+    with pytest.raises(PermissionError):
+        _list(demo, admin)
+    with pytest.raises(PermissionError):
+        records.search_patients(session=demo, viewer=admin, text="刘")
+
+
+def test_filter_by_record_no_is_exact_and_case_insensitive(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    page = _list(demo, zheng, record_no=" p120111201801313 ")
+    assert [(r.patient_name, r.visit_item, r.created_at) for r in page.rows] == [
+        ("刘作榛", "检查", "2026-11-25 14:43")
+    ]
+    assert _list(demo, zheng, record_no="P1201112018013").total == 0
+
+
+def test_days_are_counted_in_the_clinic_time_zone(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    yesterday = _list(demo, zheng, date_from=TODAY - timedelta(days=1),
+                      date_to=TODAY - timedelta(days=1))  # fmt: skip
+    assert all(r.created_at.startswith("2026-11-24") for r in yesterday.rows)
+
+
+def test_a_reversed_range_is_refused(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    with pytest.raises(ValueError, match="开始日期不能晚于结束日期"):
+        _list(demo, zheng, date_from=TODAY, date_to=TODAY - timedelta(days=1))
+
+
+def test_pages_split_the_result_newest_first(demo):
+    manager = user_by_login(demo, "sh-manager@8112")
+    start = TODAY - timedelta(days=29)
+    first = _list(demo, manager, date_from=start, page=1, page_size=10)
+    second = _list(demo, manager, date_from=start, page=2, page_size=10)
+    assert first.pages == 5 and len(first.rows) == 10
+    assert first.rows[-1].created_at >= second.rows[0].created_at
+    assert not {r.id for r in first.rows} & {r.id for r in second.rows}
+    assert _list(demo, manager, date_from=start, page_size=10_000).page_size == 100
+
+
+def test_filter_by_sign_status(demo):
+    manager = user_by_login(demo, "sh-manager@8112")
+    record = demo.exec(select(MedicalRecord)).first()
+    record.sign_status = SignStatus.SIGNED
+    demo.add(record)
+    demo.commit()
+    start = TODAY - timedelta(days=29)
+    signed = _list(demo, manager, date_from=start, sign_status=SignStatus.SIGNED)
+    assert [r.id for r in signed.rows] == [record.id]
+
+
+@pytest.mark.parametrize("text", ["lzz", "liuzuo", "刘作", "P120111201801313"])
+def test_header_search_by_record_no_name_or_pinyin(demo, text):
+    doctor = user_by_login(demo, "sh-wangli@8112")
+    hits = records.search_patients(session=demo, viewer=doctor, text=text)
+    assert "刘作榛" in [h.name for h in hits]
+    hit = next(h for h in hits if h.name == "刘作榛")
+    assert (hit.record_no, hit.sex, hit.records) == ("P120111201801313", "男", 1)
+
+
+def test_empty_search_finds_nothing(demo):
+    doctor = user_by_login(demo, "sh-wangli@8112")
+    assert records.search_patients(session=demo, viewer=doctor, text="  ") == []
+
+
+def test_doctor_summary_counts_signed_and_unsigned(demo):
+    manager = user_by_login(demo, "sh-manager@8112")
+    record = demo.exec(
+        select(MedicalRecord).where(
+            MedicalRecord.chief_complaint == "牙列不齐, 咬合不适"
+        )
+    ).one()
+    record.sign_status = SignStatus.SIGNED
+    demo.add(record)
+    demo.commit()
+    rows = records.doctor_summary(
+        session=demo, viewer=manager, date_from=TODAY, date_to=TODAY, zone=ZONE
+    )
+    by_name = {r.doctor_name: r for r in rows}
+    wang = by_name["王莉"]
+    assert wang.signed == 1 and wang.total == wang.signed + wang.unsigned
+    assert wang.completion == f"{100 / wang.total:.0f}%"
+    assert by_name["郑程"].signed == 0
+
+
+def test_doctor_summary_is_for_managers(demo):
+    doctor = user_by_login(demo, "sh-feihuan@8112")
+    with pytest.raises(PermissionError):
+        records.doctor_summary(
+            session=demo, viewer=doctor, date_from=TODAY, date_to=TODAY, zone=ZONE
+        )
+
+
+def test_record_filter_dates_are_plain_dates():
+    f = records.RecordFilter(date_from=date(2026, 1, 1), date_to=date(2026, 1, 2))
+    assert f.page == 1 and f.page_size == 20 and f.sign_status is None
