@@ -20,7 +20,7 @@ test: install-dev
 	$(PY) -m pytest
 
 bench: install
-	@echo "make bench: not yet — benchmarks come with the signing workbench."
+	$(PY) -m his_portal.bench
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

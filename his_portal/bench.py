@@ -1,0 +1,115 @@
+"""`make bench`: figures for the queries the workbench runs, on 100k records.
+
+Builds a throwaway SQLite database (or uses ``--db-url``), loads the demo clinic and
+bulk-inserts generated records, then times the workbench's queries. Prints figures;
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, SQLModel, select
+
+from his_portal.db import make_engine
+from his_portal.models import MedicalRecord, Patient, User
+from his_portal.services import auth, records
+from his_portal.services.demo_data import load_demo_data
+from his_portal.settings import clinic_zone
+
+
+def _bulk_records(session: Session, count: int, now: datetime) -> None:
+    rng = random.Random(7)
+    doctors = session.exec(select(User.id).where(User.role == "doctor")).all()
+    patients = session.exec(select(Patient.id)).all()
+    rows = [
+        {
+            "patient_id": rng.choice(patients),
+            "doctor_id": rng.choice(doctors),
+            "clinic_id": 1,
+            "visit_item": "检查",
+            "title": "口腔检查",
+            "created_at": now - timedelta(minutes=rng.randint(1, 365 * 24 * 60)),
+            "chief_complaint": "定期口腔检查",
+        }
+        for _ in range(count)
+    ]
+    session.execute(MedicalRecord.__table__.insert(), rows)
+    session.commit()
+
+
+def _time(label: str, fn, repeat: int = 20) -> None:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    print(
+        f"{label:<48} median {statistics.median(samples):7.2f} ms"
+        f"   p95 {sorted(samples)[int(repeat * 0.95) - 1]:7.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m his_portal.bench")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--db-url", default="")
+    args = parser.parse_args()
+    zone = clinic_zone()
+    now = datetime.now(zone)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(args.db_url or f"sqlite:///{Path(tmp) / 'bench.db'}")
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            load_demo_data(session=session, now=now)
+            start = time.perf_counter()
+            _bulk_records(session, args.records, now)
+            print(
+                f"inserted {args.records} records in {time.perf_counter() - start:.1f} s"
+            )
+            token, _ = auth.authenticate(
+                session=session, login_id="sh-feihuan@8112", password="Demo@2026",
+                session_hours=1,
+            )  # fmt: skip
+            doctor = auth.resolve_session(session=session, token=token)
+            manager_token, _ = auth.authenticate(
+                session=session, login_id="sh-manager@8112", password="Demo@2026",
+                session_hours=1,
+            )  # fmt: skip
+            manager = auth.resolve_session(session=session, token=manager_token)
+            today = now.date()
+
+            def page(viewer, days, **kw):
+                filters = records.RecordFilter(
+                    date_from=today - timedelta(days=days), date_to=today, **kw
+                )
+                return records.list_records(
+                    session=session, viewer=viewer, filters=filters, zone=zone
+                )
+
+            _time("resolve session (every handler)", lambda: auth.resolve_session(
+                session=session, token=token))  # fmt: skip
+            _time("doctor, today, page 1", lambda: page(doctor, 0))
+            _time("doctor, 30 days, page 1", lambda: page(doctor, 29))
+            _time("doctor, 365 days, page 50", lambda: page(doctor, 364, page=50))
+            _time("manager, 30 days, page 1", lambda: page(manager, 29))
+            _time("doctor, 365 days, by 病历号", lambda: page(
+                doctor, 364, record_no="P120111201801313"))  # fmt: skip
+            _time("header search by pinyin initials", lambda: records.search_patients(
+                session=session, viewer=doctor, text="lzz"))  # fmt: skip
+            _time("manager per-doctor summary, 30 days", lambda: records.doctor_summary(
+                session=session, viewer=manager, date_from=today - timedelta(days=29),
+                date_to=today, zone=zone))  # fmt: skip
+            _time("password check (argon2id), one login", lambda: auth.hash_password(
+                "x"), repeat=5)  # fmt: skip
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
