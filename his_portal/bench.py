@@ -70,9 +70,8 @@ def main() -> None:
             load_demo_data(session=session, now=now)
             start = time.perf_counter()
             _bulk_records(session, args.records, now)
-            print(
-                f"inserted {args.records} records in {time.perf_counter() - start:.1f} s"
-            )
+            elapsed = time.perf_counter() - start
+            print(f"inserted {args.records} records in {elapsed:.1f} s")
             token, _ = auth.authenticate(
                 session=session, login_id="sh-feihuan@8112", password="Demo@2026",
                 session_hours=1,
