@@ -73,14 +73,18 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             print(f"inserted {args.records} records in {elapsed:.1f} s")
             token, _ = auth.authenticate(
-                session=session, login_id="sh-feihuan@8112", password="Demo@2026",
+                session=session,
+                login_id="sh-feihuan@8112",
+                password="Demo@2026",
                 session_hours=1,
-            )  # fmt: skip
+            )
             doctor = auth.resolve_session(session=session, token=token)
             manager_token, _ = auth.authenticate(
-                session=session, login_id="sh-manager@8112", password="Demo@2026",
+                session=session,
+                login_id="sh-manager@8112",
+                password="Demo@2026",
                 session_hours=1,
-            )  # fmt: skip
+            )
             manager = auth.resolve_session(session=session, token=manager_token)
             today = now.date()
 
@@ -92,21 +96,39 @@ def main() -> None:
                     session=session, viewer=viewer, filters=filters, zone=zone
                 )
 
-            _time("resolve session (every handler)", lambda: auth.resolve_session(
-                session=session, token=token))  # fmt: skip
+            _time(
+                "resolve session (every handler)",
+                lambda: auth.resolve_session(session=session, token=token),
+            )
             _time("doctor, today, page 1", lambda: page(doctor, 0))
             _time("doctor, 30 days, page 1", lambda: page(doctor, 29))
             _time("doctor, 365 days, page 50", lambda: page(doctor, 364, page=50))
             _time("manager, 30 days, page 1", lambda: page(manager, 29))
-            _time("doctor, 365 days, by 病历号", lambda: page(
-                doctor, 364, record_no="P120111201801313"))  # fmt: skip
-            _time("header search by pinyin initials", lambda: records.search_patients(
-                session=session, viewer=doctor, text="lzz"))  # fmt: skip
-            _time("manager per-doctor summary, 30 days", lambda: records.doctor_summary(
-                session=session, viewer=manager, date_from=today - timedelta(days=29),
-                date_to=today, zone=zone))  # fmt: skip
-            _time("password check (argon2id), one login", lambda: auth.hash_password(
-                "x"), repeat=5)  # fmt: skip
+            _time(
+                "doctor, 365 days, by 病历号",
+                lambda: page(doctor, 364, record_no="P120111201801313"),
+            )
+            _time(
+                "header search by pinyin initials",
+                lambda: records.search_patients(
+                    session=session, viewer=doctor, text="lzz"
+                ),
+            )
+            _time(
+                "manager per-doctor summary, 30 days",
+                lambda: records.doctor_summary(
+                    session=session,
+                    viewer=manager,
+                    date_from=today - timedelta(days=29),
+                    date_to=today,
+                    zone=zone,
+                ),
+            )
+            _time(
+                "password check (argon2id), one login",
+                lambda: auth.hash_password("x"),
+                repeat=5,
+            )
         engine.dispose()
 
 

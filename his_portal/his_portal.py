@@ -3,10 +3,11 @@
 import reflex as rx
 
 from his_portal import routes
+from his_portal.api import api
 from his_portal.pages.admin import AdminState, admin_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
-from his_portal.pages.profile import profile_page
+from his_portal.pages.profile import ProfileState, profile_page
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
 from his_portal.state import AuthState
@@ -19,6 +20,7 @@ def index() -> rx.Component:
 app = rx.App(
     stylesheets=["/styles.css"],
     html_lang="zh-CN",
+    api_transformer=api,
     head_components=[rx.el.meta(name="viewport", content="width=device-width")],
 )
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
@@ -50,7 +52,7 @@ app.add_page(
     profile_page,
     route=routes.PROFILE,
     title="个人中心 · 牙医云 HIS",
-    on_load=AuthState.guard,
+    on_load=[AuthState.guard, ProfileState.on_load],
 )
 app.add_page(
     search_page,

@@ -153,3 +153,74 @@ class AuditHead(Table, table=True):
 
     seq: int = 0
     hash: str = Field(default="", max_length=64)
+
+
+class VerificationStatus(StrEnum):
+    """实名认证状态."""
+
+    UNVERIFIED = "unverified"
+    PENDING_REVIEW = "pending_review"
+    VERIFIED = "verified"
+
+
+class DoctorProfile(Table, table=True):
+    """个人信息 and 实名认证 of a doctor. The ID number is stored encrypted."""
+
+    user_id: int = Field(foreign_key="user.id", unique=True)
+    name: str = Field(max_length=50)
+    id_type: str = Field(max_length=32)
+    id_number_enc: str = Field(max_length=255)
+    id_number_masked: str = Field(max_length=32)
+    email: str = Field(default="", max_length=254)
+    mobile: str = Field(max_length=20)
+    address: str = Field(default="", max_length=200)
+    verification_status: str = Field(
+        default=VerificationStatus.UNVERIFIED, max_length=16
+    )
+    verified_at: datetime | None = None
+    verified_via: str = Field(default="", max_length=80)
+    esign_enabled: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ManualReview(Table, table=True):
+    """其他方式认证: a doctor's request that an administrator verifies them by hand."""
+
+    user_id: int = Field(foreign_key="user.id", index=True)
+    submitted_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="pending", max_length=16)
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id")
+    reviewed_at: datetime | None = None
+    note: str = Field(default="", max_length=200)
+
+
+class IssuerKey(Table, table=True):
+    """The clinic CA and its timestamp authority: certificate and encrypted key."""
+
+    purpose: str = Field(unique=True, max_length=16)
+    cert_pem: str
+    key_pem_enc: str
+    key_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CertStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class DoctorCertificate(Table, table=True):
+    """A doctor's signing certificate from the clinic CA, with its encrypted key."""
+
+    user_id: int = Field(foreign_key="user.id", index=True)
+    serial_hex: str = Field(unique=True, max_length=48)
+    cert_pem: str
+    key_pem_enc: str
+    key_id: str = Field(max_length=64)
+    subject: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=100)
+    not_before: datetime
+    not_after: datetime
+    status: str = Field(default=CertStatus.ACTIVE, max_length=16)
+    revoked_at: datetime | None = None
+    revoke_reason: str = Field(default="", max_length=32)

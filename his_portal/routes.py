@@ -11,6 +11,8 @@ MANAGE = "/manage"
 ADMIN = "/admin"
 PROFILE = "/me"
 SEARCH = "/search"
+CRL = "/pki/crl"
+CA_CERT = "/pki/ca.crt"
 
 PAGE_ROLES: dict[str, frozenset[Role]] = {
     WORKBENCH: frozenset({Role.DOCTOR, Role.MANAGER}),

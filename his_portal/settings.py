@@ -38,6 +38,13 @@ def _positive_int(raw: str, name: str) -> int:
     return value
 
 
+def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return value
+
+
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -64,6 +71,13 @@ class Settings:
         demo_mode: Loads demo data and enables demo-only pages.
         session_hours: How long a login session lasts.
         timezone: The clinic's time zone: days (今日, 病历时间) are counted in it.
+        public_url: Where browsers and PDF validators reach the portal; the CRL
+            distribution point in certificates is built from it.
+        cert_valid_days: Validity of a doctor's signing certificate.
+        identity_provider: ``demo`` (offline) or ``http`` (三要素 check service).
+        identity_url: The HTTP identity service's endpoint.
+        identity_key: Its API key.
+        identity_secret: Its request-signing secret.
     """
 
     data_dir: Path
@@ -74,6 +88,12 @@ class Settings:
     demo_mode: bool = True
     session_hours: int = 12
     timezone: str = "Asia/Shanghai"
+    public_url: str = "http://localhost:3000"
+    cert_valid_days: int = 365
+    identity_provider: str = "demo"
+    identity_url: str = ""
+    identity_key: str = ""
+    identity_secret: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -93,6 +113,18 @@ class Settings:
                 env.get("HIS_SESSION_HOURS", "12"), "HIS_SESSION_HOURS"
             ),
             timezone=_zone(env.get("HIS_TIMEZONE") or cls.timezone),
+            public_url=(env.get("HIS_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            cert_valid_days=_positive_int(
+                env.get("HIS_CERT_VALID_DAYS", "365"), "HIS_CERT_VALID_DAYS"
+            ),
+            identity_provider=_choice(
+                env.get("HIS_IDENTITY_PROVIDER", "demo"),
+                "HIS_IDENTITY_PROVIDER",
+                ("demo", "http"),
+            ),
+            identity_url=env.get("HIS_IDENTITY_URL", ""),
+            identity_key=env.get("HIS_IDENTITY_KEY", ""),
+            identity_secret=env.get("HIS_IDENTITY_SECRET", ""),
         )
 
 

@@ -1,12 +1,14 @@
-"""系统管理: accounts and their lockout state; an administrator can unlock early."""
+"""系统管理: accounts and their lockout state (unlock early), and 实名认证 reviews
+requested through 其他方式认证."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from his_portal import db
+from his_portal import db, deps
 from his_portal.models import Role
-from his_portal.services import auth
+from his_portal.services import auth, identity, pki
+from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 from his_portal.template import template
@@ -15,8 +17,43 @@ COLUMNS = ("账号", "姓名", "角色", "分院", "状态", "操作")
 ROLE_LABELS = {"doctor": "医生", "manager": "门诊管理者", "admin": "系统管理员"}
 
 
+REVIEW_COLUMNS = (
+    "账号",
+    "姓名",
+    "证件类型",
+    "证件号码",
+    "联系手机",
+    "提交时间",
+    "操作",
+)
+
+
 class AdminState(AuthState):
     accounts: list[auth.AccountRow] = []
+    reviews: list[dict[str, str]] = []
+
+    @rx.event
+    def decide(self, review_id: int, approve: bool):
+        admin = self._require(Role.ADMIN)
+        if admin is None:
+            return AuthState.guard
+        ip, agent = self._client()
+        context = deps.issue_context(
+            Actor(admin.id, admin.login_id, ip, agent), admin.clinic_name
+        )
+        try:
+            with db.session() as session:
+                identity.approve_review(
+                    session=session,
+                    admin=admin,
+                    review_id=review_id,
+                    approve=approve,
+                    context=context,
+                )
+        except (identity.IdentityError, pki.PkiError) as exc:
+            return rx.toast.error(exc.message)
+        self._load()
+        return rx.toast.success("已通过实名认证，证书已签发" if approve else "已驳回")
 
     @rx.event
     def on_load(self):
@@ -36,10 +73,24 @@ class AdminState(AuthState):
         admin = self._require(Role.ADMIN)
         if admin is None:
             return AuthState.guard
+        zone = clinic_zone()
         with db.session() as session:
-            self.accounts = auth.list_accounts(
-                session=session, admin=admin, zone=clinic_zone()
-            )
+            self.accounts = auth.list_accounts(session=session, admin=admin, zone=zone)
+            pending = identity.list_pending_reviews(session=session, admin=admin)
+        self.reviews = [
+            {
+                "id": str(r.id),
+                "login_id": r.login_id,
+                "name": r.name,
+                "id_type": r.id_type,
+                "id_number": r.id_number_masked,
+                "mobile": r.mobile_masked,
+                "submitted_at": r.submitted_at.astimezone(zone).strftime(
+                    "%Y-%m-%d %H:%M"
+                ),
+            }
+            for r in pending
+        ]
         return None
 
 
@@ -76,16 +127,65 @@ def _row(row: rx.Var[auth.AccountRow]) -> rx.Component:
     )
 
 
-@template("系统管理 · 账号")
-def admin_page() -> rx.Component:
-    return rx.table.root(
-        rx.el.caption("账号列表", class_name="sr-only"),
-        rx.table.header(
-            rx.table.row(
-                *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS)
+def _review_row(row: rx.Var[dict[str, str]]) -> rx.Component:
+    review_id = row["id"].to(int)
+    return rx.table.row(
+        rx.table.row_header_cell(row["login_id"]),
+        *(
+            rx.table.cell(row[key])
+            for key in ("name", "id_type", "id_number", "mobile", "submitted_at")
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    "通过",
+                    size="1",
+                    color_scheme="green",
+                    aria_label="通过 " + row["login_id"] + " 的实名认证",
+                    on_click=AdminState.decide(review_id, True),
+                ),
+                rx.button(
+                    "驳回",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    aria_label="驳回 " + row["login_id"] + " 的实名认证",
+                    on_click=AdminState.decide(review_id, False),
+                ),
             )
         ),
-        rx.table.body(rx.foreach(AdminState.accounts, _row)),
+    )
+
+
+def _table(caption: str, columns, body) -> rx.Component:
+    return rx.table.root(
+        rx.el.caption(caption, class_name="sr-only"),
+        rx.table.header(
+            rx.table.row(
+                *(rx.table.column_header_cell(c, scope="col") for c in columns)
+            )
+        ),
+        rx.table.body(body),
         variant="surface",
         width="100%",
+    )
+
+
+@template("系统管理")
+def admin_page() -> rx.Component:
+    return rx.vstack(
+        rx.heading("账号", size="3", as_="h3"),
+        _table("账号列表", COLUMNS, rx.foreach(AdminState.accounts, _row)),
+        rx.heading("实名认证人工审核", size="3", as_="h3", margin_top="16px"),
+        rx.cond(
+            AdminState.reviews.length() > 0,
+            _table(
+                "待审核的实名认证",
+                REVIEW_COLUMNS,
+                rx.foreach(AdminState.reviews, _review_row),
+            ),
+            rx.text("暂无待审核的申请", color_scheme="gray"),
+        ),
+        width="100%",
+        spacing="3",
     )

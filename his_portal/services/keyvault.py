@@ -5,25 +5,32 @@ HMAC-SHA256(KEK, "his-portal key " + key id), so a database dump alone opens
 nothing and one leaked password opens one key. The KEK is a file outside the
 database; losing it loses every key, so it is created once and never regenerated.
 
-Used through :mod:`his_portal.services.pki`, which re-exports these names.
+Short secrets in database columns (ID numbers) are sealed with AES-256-GCM under a
+key derived from the KEK per column purpose (:func:`encrypt_field`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "KEK_SIZE",
     "KekError",
     "PkiError",
+    "decrypt_field",
     "decrypt_private_key",
+    "encrypt_field",
     "encrypt_private_key",
     "load_or_create_kek",
 ]
@@ -122,3 +129,49 @@ def decrypt_private_key(pem: bytes, *, kek: bytes, key_id: str) -> rsa.RSAPrivat
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KekError("私钥类型不受支持（应为RSA）")
     return key
+
+
+def _field_key(kek: bytes, purpose: str) -> bytes:
+    if len(kek) != KEK_SIZE:
+        raise KekError(f"密钥加密密钥长度应为{KEK_SIZE}字节")
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"his-portal field " + purpose.encode(),
+    ).derive(kek)
+
+
+def encrypt_field(value: str, *, kek: bytes, purpose: str) -> str:
+    """AES-256-GCM encrypt a short secret (e.g. an ID number) for a database column.
+
+    Args:
+        value: The plaintext.
+        kek: The 32-byte key-encryption key.
+        purpose: Binds the ciphertext to its column: decrypting it as another
+            purpose fails.
+
+    Returns:
+        URL-safe base64 of nonce + ciphertext.
+    """
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(_field_key(kek, purpose)).encrypt(
+        nonce, value.encode(), purpose.encode()
+    )
+    return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def decrypt_field(token: str, *, kek: bytes, purpose: str) -> str:
+    """Open a value made by :func:`encrypt_field`.
+
+    Raises:
+        KekError: Wrong KEK or purpose, or a damaged value.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        plain = AESGCM(_field_key(kek, purpose)).decrypt(
+            raw[:12], raw[12:], purpose.encode()
+        )
+    except (InvalidTag, ValueError):
+        raise KekError("密钥加密密钥不正确或数据已损坏，无法解密") from None
+    return plain.decode()

@@ -13,9 +13,14 @@ DOCTOR = "sh-feihuan@8112"
 
 def login(session, login_id=DOCTOR, password=PASSWORD, now=NOW, hours=12):
     return auth.authenticate(
-        session=session, login_id=login_id, password=password, session_hours=hours,
-        ip="10.0.0.8", user_agent="pytest", now=now,
-    )  # fmt: skip
+        session=session,
+        login_id=login_id,
+        password=password,
+        session_hours=hours,
+        ip="10.0.0.8",
+        user_agent="pytest",
+        now=now,
+    )
 
 
 def test_login_opens_a_session_the_token_resolves_to(demo):

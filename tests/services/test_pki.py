@@ -296,9 +296,16 @@ def test_crl_lists_revoked_and_verifies(
     checks = {}
     for name, issued in (("doctor", doctor), ("tsa", tsa)):
         checks[name] = openssl(
-            "verify", "-crl_check", "-attime", later, "-CAfile", ca_file,
-            "-CRLfile", crl_pem, write(tmp_path / f"{name}.pem", issued.cert_pem),
-        )  # fmt: skip
+            "verify",
+            "-crl_check",
+            "-attime",
+            later,
+            "-CAfile",
+            ca_file,
+            "-CRLfile",
+            crl_pem,
+            write(tmp_path / f"{name}.pem", issued.cert_pem),
+        )
     assert checks["doctor"].returncode != 0
     assert "certificate revoked" in checks["doctor"].stdout + checks["doctor"].stderr
     assert checks["tsa"].returncode == 0, checks["tsa"].stderr

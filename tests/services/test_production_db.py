@@ -53,9 +53,12 @@ def test_login_and_record_queries_on_the_server(engine_url):
     with Session(engine) as session:
         load_demo_data(session=session, now=NOW, records=40)
         token, user = auth.authenticate(
-            session=session, login_id="sh-feihuan@8112", password=PASSWORD,
-            session_hours=1, now=NOW,
-        )  # fmt: skip
+            session=session,
+            login_id="sh-feihuan@8112",
+            password=PASSWORD,
+            session_hours=1,
+            now=NOW,
+        )
         assert auth.resolve_session(session=session, token=token, now=NOW) == user
         page = records.list_records(
             session=session,

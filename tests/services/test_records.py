@@ -55,8 +55,12 @@ def test_filter_by_record_no_is_exact_and_case_insensitive(demo):
 
 def test_days_are_counted_in_the_clinic_time_zone(demo):
     zheng = user_by_login(demo, "sh-feihuan@8112")
-    yesterday = _list(demo, zheng, date_from=TODAY - timedelta(days=1),
-                      date_to=TODAY - timedelta(days=1))  # fmt: skip
+    yesterday = _list(
+        demo,
+        zheng,
+        date_from=TODAY - timedelta(days=1),
+        date_to=TODAY - timedelta(days=1),
+    )
     assert all(r.created_at.startswith("2026-11-24") for r in yesterday.rows)
 
 

@@ -158,8 +158,12 @@ def test_manager_dashboard_refuses_a_doctor():
 
 
 def test_search_reads_the_query_from_the_url():
-    state = make(SearchState, token=token_for("sh-wangli@8112"), path=routes.SEARCH,
-                 query="q=lzz")  # fmt: skip
+    state = make(
+        SearchState,
+        token=token_for("sh-wangli@8112"),
+        path=routes.SEARCH,
+        query="q=lzz",
+    )
     state.on_load()
     assert state.text == "lzz"
     assert [dataclasses.asdict(h)["name"] for h in state.hits] == ["刘作榛"]

@@ -1,0 +1,44 @@
+"""Wiring: the settings-built objects that states hand to services."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from his_portal import routes
+from his_portal.adapters.identity import IdentityProvider, make_identity_provider
+from his_portal.services.audit import Actor
+from his_portal.services.identity import IssueContext
+from his_portal.services.keyvault import load_or_create_kek
+from his_portal.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def kek() -> bytes:
+    """The key-encryption key. It is created by ``cli init`` only: at run time a
+    missing or damaged file fails loudly instead of silently starting a new one."""
+    return load_or_create_kek(get_settings().kek_file, create=False)
+
+
+def crl_url() -> str:
+    return get_settings().public_url + routes.CRL
+
+
+def identity_provider() -> IdentityProvider:
+    settings = get_settings()
+    return make_identity_provider(
+        settings.identity_provider,
+        url=settings.identity_url,
+        api_key=settings.identity_key,
+        api_secret=settings.identity_secret,
+    )
+
+
+def issue_context(actor: Actor, clinic_name: str) -> IssueContext:
+    settings = get_settings()
+    return IssueContext(
+        kek=kek(),
+        clinic_name=clinic_name,
+        valid_days=settings.cert_valid_days,
+        crl_url=crl_url(),
+        actor=actor,
+    )
