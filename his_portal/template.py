@@ -105,7 +105,7 @@ def header() -> rx.Component:
     return rx.el.header(
         rx.hstack(
             rx.heading(AuthState.clinic_name, size="5", as_="h1"),
-            rx.spacer(),
+            rx.el.div(class_name="header-gap"),
             rx.cond(AuthState.user_role != Role.ADMIN, search),
             rx.hstack(
                 rx.icon("circle-user-round", size=20, aria_hidden="true"),
