@@ -7,8 +7,8 @@ from functools import lru_cache
 from his_portal import routes
 from his_portal.adapters.identity import IdentityProvider, make_identity_provider
 from his_portal.services.audit import Actor
-from his_portal.services.identity import IssueContext
 from his_portal.services.keyvault import load_or_create_kek
+from his_portal.services.verification import IssueContext
 from his_portal.settings import get_settings
 
 

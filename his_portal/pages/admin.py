@@ -7,7 +7,7 @@ import reflex as rx
 
 from his_portal import db, deps
 from his_portal.models import Role
-from his_portal.services import auth, identity, pki
+from his_portal.services import auth, identity, pki, verification
 from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
@@ -43,7 +43,7 @@ class AdminState(AuthState):
         )
         try:
             with db.session() as session:
-                identity.approve_review(
+                verification.approve_review(
                     session=session,
                     admin=admin,
                     review_id=review_id,
@@ -76,7 +76,7 @@ class AdminState(AuthState):
         zone = clinic_zone()
         with db.session() as session:
             self.accounts = auth.list_accounts(session=session, admin=admin, zone=zone)
-            pending = identity.list_pending_reviews(session=session, admin=admin)
+            pending = verification.list_pending_reviews(session=session, admin=admin)
         self.reviews = [
             {
                 "id": str(r.id),

@@ -7,7 +7,7 @@ import reflex as rx
 
 from his_portal import db, deps
 from his_portal.models import Role
-from his_portal.services import certificates, idcard, identity, pki
+from his_portal.services import certificates, idcard, identity, pki, verification
 from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
@@ -125,7 +125,7 @@ class ProfileState(AuthState):
     @rx.event
     def verify(self):
         return self._identity_action(
-            lambda session, user: identity.verify(
+            lambda session, user: verification.verify(
                 session=session,
                 user=user,
                 provider=deps.identity_provider(),
@@ -137,7 +137,7 @@ class ProfileState(AuthState):
     @rx.event
     def revoke(self):
         return self._identity_action(
-            lambda session, user: identity.revoke_verification(
+            lambda session, user: verification.revoke_verification(
                 session=session, user=user, actor=self._actor(user)
             ),
             "已解除实名认证，数字证书已吊销",
@@ -146,7 +146,7 @@ class ProfileState(AuthState):
     @rx.event
     def request_review(self):
         return self._identity_action(
-            lambda session, user: identity.request_review(
+            lambda session, user: verification.request_review(
                 session=session, user=user, actor=self._actor(user)
             ),
             "已提交人工审核，请等待系统管理员审核",

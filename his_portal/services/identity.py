@@ -1,4 +1,4 @@
-"""个人信息 and 实名认证: a doctor's profile, the identity check, 解除, manual review.
+"""个人信息: a doctor's profile, validated field by field, the ID number encrypted.
 
 A verified doctor holds exactly one active certificate. Whatever ends the verification
 (解除, or editing name, ID or mobile) revokes it and switches 电子签名 off, so a key
@@ -7,21 +7,14 @@ never outlives the identity it was issued for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, select
 
-from his_portal.adapters.identity import (
-    IdentityProvider,
-    IdentityProviderError,
-    IdentityQuery,
-)
 from his_portal.models import (
     DoctorProfile,
-    ManualReview,
     Role,
-    User,
     VerificationStatus,
     utcnow,
 )
@@ -31,18 +24,16 @@ from his_portal.services.auth import CurrentUser
 from his_portal.services.keyvault import decrypt_field, encrypt_field
 
 __all__ = [
+    "ID_PURPOSE",
     "IdentityError",
-    "IssueContext",
     "ProfileInput",
     "ProfileInvalid",
     "ProfileView",
-    "approve_review",
+    "end_verification",
+    "find_profile",
     "get_profile",
-    "list_pending_reviews",
-    "request_review",
-    "revoke_verification",
+    "require_doctor",
     "save_profile",
-    "verify",
 ]
 
 ID_PURPOSE = "doctor.id_number"
@@ -95,23 +86,12 @@ class ProfileView:
     complete: bool = False
 
 
-@dataclass(frozen=True)
-class IssueContext:
-    """What issuing a certificate needs besides the doctor."""
-
-    kek: bytes
-    clinic_name: str
-    valid_days: int
-    crl_url: str
-    actor: Actor = field(default_factory=Actor)
-
-
-def _doctor(user: CurrentUser) -> None:
+def require_doctor(user: CurrentUser) -> None:
     if user.role != Role.DOCTOR:
         raise PermissionError("只有医生需要实名认证")
 
 
-def _profile(session: Session, user_id: int) -> DoctorProfile | None:
+def find_profile(session: Session, user_id: int) -> DoctorProfile | None:
     return session.exec(
         select(DoctorProfile).where(DoctorProfile.user_id == user_id)
     ).first()
@@ -119,7 +99,7 @@ def _profile(session: Session, user_id: int) -> DoctorProfile | None:
 
 def get_profile(*, session: Session, user: CurrentUser) -> ProfileView:
     """The doctor's profile for display (empty view if never saved)."""
-    row = _profile(session, user.id)
+    row = find_profile(session, user.id)
     if row is None:
         return ProfileView(name=user.display_name)
     return ProfileView(
@@ -177,7 +157,7 @@ def _validate(data: ProfileInput, existing: DoctorProfile | None) -> dict[str, s
     return clean
 
 
-def _end_verification(
+def end_verification(
     session: Session, row: DoctorProfile, reason: str, now: datetime
 ) -> str | None:
     """Back to 未验证: revoke the certificate, switch 电子签名 off."""
@@ -210,9 +190,9 @@ def save_profile(
     Raises:
         ProfileInvalid: With a message per invalid field; nothing is saved.
     """
-    _doctor(user)
+    require_doctor(user)
     now = now or utcnow()
-    row = _profile(session, user.id)
+    row = find_profile(session, user.id)
     clean = _validate(data, row)
     if row is None:
         row = DoctorProfile(
@@ -249,7 +229,7 @@ def save_profile(
     detail: dict = {"changed": changed}
     identity_changed = {"name", "id_type", "id_number", "mobile"} & set(changed)
     if row.verification_status != VerificationStatus.UNVERIFIED and identity_changed:
-        detail["revoked_serial"] = _end_verification(session, row, "superseded", now)
+        detail["revoked_serial"] = end_verification(session, row, "superseded", now)
         detail["verification_ended"] = True
     session.add(row)
     record_event(
@@ -261,222 +241,3 @@ def save_profile(
     )
     session.commit()
     return get_profile(session=session, user=user)
-
-
-def verify(
-    *,
-    session: Session,
-    user: CurrentUser,
-    provider: IdentityProvider,
-    context: IssueContext,
-    now: datetime | None = None,
-) -> ProfileView:
-    """一键实名认证: check name + ID + mobile, then issue the doctor's certificate.
-
-    Raises:
-        IdentityError: Profile incomplete, mismatch, or the provider failed; the
-            attempt is audited and nothing else changes.
-    """
-    _doctor(user)
-    now = now or utcnow()
-    row = _profile(session, user.id)
-    if row is None:
-        raise IdentityError(REQUIRED_MESSAGE)
-    if row.verification_status == VerificationStatus.VERIFIED:
-        raise IdentityError("已通过实名认证")
-    query = IdentityQuery(
-        name=row.name,
-        id_type=row.id_type,
-        id_number=decrypt_field(row.id_number_enc, kek=context.kek, purpose=ID_PURPOSE),
-        mobile=row.mobile,
-    )
-    target = f"user:{user.id}"
-    try:
-        result = provider.check(query)
-    except IdentityProviderError as exc:
-        record_event(
-            session=session,
-            actor=context.actor,
-            action="identity.check_failed",
-            target=target,
-            detail={"provider": provider.name, "error": exc.message},
-        )
-        session.commit()
-        raise IdentityError(exc.message) from exc
-    detail = {"provider": result.provider, "reference": result.reference}
-    if not result.matched:
-        record_event(
-            session=session,
-            actor=context.actor,
-            action="identity.mismatch",
-            target=target,
-            detail=detail | {"message": result.message},
-        )
-        session.commit()
-        raise IdentityError(result.message)
-    _grant(session, row, user.id, f"{result.provider}:{result.reference}", context, now)
-    record_event(
-        session=session,
-        actor=context.actor,
-        action="identity.verified",
-        target=target,
-        detail=detail,
-    )
-    session.commit()
-    return get_profile(session=session, user=user)
-
-
-def _grant(
-    session: Session,
-    row: DoctorProfile,
-    user_id: int,
-    via: str,
-    context: IssueContext,
-    now: datetime,
-) -> None:
-    cert = certificates.issue_for_doctor(
-        session=session,
-        kek=context.kek,
-        user_id=user_id,
-        doctor_name=row.name,
-        clinic_name=context.clinic_name,
-        valid_days=context.valid_days,
-        crl_url=context.crl_url,
-        now=now,
-    )
-    row.verification_status = VerificationStatus.VERIFIED
-    row.verified_at = now
-    row.verified_via = via[:80]
-    session.add(row)
-    record_event(
-        session=session,
-        actor=context.actor,
-        action="certificate.issued",
-        target=f"user:{user_id}",
-        detail={"serial": cert.serial_hex, "subject": cert.subject},
-    )
-
-
-def revoke_verification(
-    *,
-    session: Session,
-    user: CurrentUser,
-    actor: Actor,
-    reason: str = "cessation_of_operation",
-    now: datetime | None = None,
-) -> ProfileView:
-    """解除: back to 未验证; certificate revoked (in the next CRL); 电子签名 off."""
-    _doctor(user)
-    now = now or utcnow()
-    row = _profile(session, user.id)
-    if row is None or row.verification_status == VerificationStatus.UNVERIFIED:
-        raise IdentityError("当前未通过实名认证，无需解除")
-    serial = _end_verification(session, row, reason, now)
-    session.add(row)
-    record_event(
-        session=session,
-        actor=actor,
-        action="identity.revoked",
-        target=f"user:{user.id}",
-        detail={"revoked_serial": serial, "reason": reason},
-    )
-    session.commit()
-    return get_profile(session=session, user=user)
-
-
-def request_review(*, session: Session, user: CurrentUser, actor: Actor) -> ProfileView:
-    """其他方式认证: ask an administrator to verify the doctor by hand."""
-    _doctor(user)
-    row = _profile(session, user.id)
-    if row is None:
-        raise IdentityError(REQUIRED_MESSAGE)
-    if row.verification_status != VerificationStatus.UNVERIFIED:
-        raise IdentityError("已提交人工审核或已通过认证")
-    row.verification_status = VerificationStatus.PENDING_REVIEW
-    session.add(row)
-    session.add(ManualReview(user_id=user.id))
-    record_event(
-        session=session,
-        actor=actor,
-        action="identity.review_requested",
-        target=f"user:{user.id}",
-    )
-    session.commit()
-    return get_profile(session=session, user=user)
-
-
-@dataclass(frozen=True)
-class PendingReview:
-    id: int
-    login_id: str
-    name: str
-    id_type: str
-    id_number_masked: str
-    mobile_masked: str
-    submitted_at: datetime
-
-
-def list_pending_reviews(
-    *, session: Session, admin: CurrentUser
-) -> list[PendingReview]:
-    """Manual verification requests waiting for an administrator."""
-    if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以审核实名认证")
-    rows = session.exec(
-        select(ManualReview, User, DoctorProfile)
-        .join(User, User.id == ManualReview.user_id)
-        .join(DoctorProfile, DoctorProfile.user_id == ManualReview.user_id)
-        .where(ManualReview.status == "pending")
-        .order_by(ManualReview.submitted_at)
-    ).all()
-    return [
-        PendingReview(
-            review.id,
-            user.login_id,
-            profile.name,
-            idcard.ID_TYPES.get(profile.id_type, profile.id_type),
-            profile.id_number_masked,
-            idcard.mask_mobile(profile.mobile),
-            review.submitted_at,
-        )
-        for review, user, profile in rows
-    ]
-
-
-def approve_review(
-    *,
-    session: Session,
-    admin: CurrentUser,
-    review_id: int,
-    approve: bool,
-    context: IssueContext,
-    note: str = "",
-    now: datetime | None = None,
-) -> None:
-    """An administrator approves (certificate issued) or rejects a manual review.
-
-    Who decided and when is recorded on the review and in the audit log.
-    """
-    if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以审核实名认证")
-    now = now or utcnow()
-    review = session.get(ManualReview, review_id)
-    if review is None or review.status != "pending":
-        raise IdentityError("该审核申请不存在或已处理")
-    row = _profile(session, review.user_id)
-    review.status = "approved" if approve else "rejected"
-    review.reviewer_id, review.reviewed_at, review.note = admin.id, now, note[:200]
-    session.add(review)
-    if approve:
-        _grant(session, row, review.user_id, f"manual:{admin.login_id}", context, now)
-    else:
-        row.verification_status = VerificationStatus.UNVERIFIED
-        session.add(row)
-    record_event(
-        session=session,
-        actor=context.actor,
-        action="identity.review_" + review.status,
-        target=f"user:{review.user_id}",
-        detail={"review": review.id, "note": note[:200]},
-    )
-    session.commit()

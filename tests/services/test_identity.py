@@ -17,7 +17,7 @@ from his_portal.adapters.identity import (
     IdentityResult,
 )
 from his_portal.models import AuditEvent, DoctorCertificate, DoctorProfile
-from his_portal.services import certificates, identity
+from his_portal.services import certificates, identity, verification
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.keyvault import KekError, decrypt_field
 from tests.conftest import NOW, user_by_login
@@ -49,7 +49,7 @@ def clinic(demo):
 
 
 def context():
-    return identity.IssueContext(
+    return verification.IssueContext(
         kek=KEK,
         clinic_name="上海维乐海趣路门诊",
         valid_days=365,
@@ -71,7 +71,7 @@ def save(session, data=GOOD, login=DOCTOR):
 
 
 def verify(session, provider=None):
-    return identity.verify(
+    return verification.verify(
         session=session,
         user=user_by_login(session, DOCTOR),
         provider=provider or DemoIdentityProvider(),
@@ -196,7 +196,7 @@ def test_revoke_lists_the_certificate_in_the_crl(clinic):
     save(clinic)
     verify(clinic)
     serial = clinic.exec(select(DoctorCertificate)).one().serial_hex
-    view = identity.revoke_verification(
+    view = verification.revoke_verification(
         session=clinic, user=user_by_login(clinic, DOCTOR), actor=Actor(), now=NOW
     )
     assert view.status == "unverified" and not view.esign_enabled
@@ -212,7 +212,7 @@ def test_revoke_lists_the_certificate_in_the_crl(clinic):
         is None
     )
     with pytest.raises(identity.IdentityError, match="无需解除"):
-        identity.revoke_verification(
+        verification.revoke_verification(
             session=clinic, user=user_by_login(clinic, DOCTOR), actor=Actor()
         )
 
@@ -250,12 +250,12 @@ def test_changing_only_the_email_keeps_the_verification(clinic):
 def test_manual_review_approved_by_an_admin(clinic):
     save(clinic)
     doctor = user_by_login(clinic, DOCTOR)
-    view = identity.request_review(session=clinic, user=doctor, actor=Actor())
+    view = verification.request_review(session=clinic, user=doctor, actor=Actor())
     assert view.status == "pending_review"
     admin = user_by_login(clinic, "sh-admin@8112")
-    [pending] = identity.list_pending_reviews(session=clinic, admin=admin)
+    [pending] = verification.list_pending_reviews(session=clinic, admin=admin)
     assert pending.id_number_masked == "3101**********0014"
-    identity.approve_review(
+    verification.approve_review(
         session=clinic,
         admin=admin,
         review_id=pending.id,
@@ -265,9 +265,9 @@ def test_manual_review_approved_by_an_admin(clinic):
     )
     view = identity.get_profile(session=clinic, user=doctor)
     assert view.status == "verified" and view.verified_via == "manual:sh-admin@8112"
-    assert identity.list_pending_reviews(session=clinic, admin=admin) == []
+    assert verification.list_pending_reviews(session=clinic, admin=admin) == []
     with pytest.raises(identity.IdentityError):
-        identity.approve_review(
+        verification.approve_review(
             session=clinic,
             admin=admin,
             review_id=pending.id,
@@ -279,9 +279,9 @@ def test_manual_review_approved_by_an_admin(clinic):
 def test_manual_review_is_for_admins_only(clinic):
     doctor = user_by_login(clinic, DOCTOR)
     with pytest.raises(PermissionError):
-        identity.list_pending_reviews(session=clinic, admin=doctor)
+        verification.list_pending_reviews(session=clinic, admin=doctor)
     with pytest.raises(PermissionError):
-        identity.approve_review(
+        verification.approve_review(
             session=clinic, admin=doctor, review_id=1, approve=True, context=context()
         )
 
@@ -293,11 +293,11 @@ def test_only_doctors_have_a_profile(clinic):
 
 def test_wrong_kek_fails_loudly_when_issuing(clinic):
     save(clinic)
-    wrong = identity.IssueContext(
+    wrong = verification.IssueContext(
         kek=bytes(32), clinic_name="x", valid_days=1, crl_url=CRL_URL
     )
     with pytest.raises(KekError):
-        identity.verify(
+        verification.verify(
             session=clinic,
             user=user_by_login(clinic, DOCTOR),
             provider=DemoIdentityProvider(),
@@ -309,7 +309,7 @@ def test_wrong_kek_fails_loudly_when_issuing(clinic):
 def test_the_whole_lifecycle_leaves_an_intact_audit_chain(clinic):
     save(clinic)
     verify(clinic)
-    identity.revoke_verification(
+    verification.revoke_verification(
         session=clinic, user=user_by_login(clinic, DOCTOR), actor=Actor()
     )
     actions = clinic.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
