@@ -101,6 +101,7 @@ def header() -> rx.Component:
         ),
         on_submit=HeaderSearchState.submit,
         role="search",
+        width="auto",
     )
     return rx.el.header(
         rx.hstack(

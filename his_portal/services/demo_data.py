@@ -183,11 +183,13 @@ def pinyin_key(name: str) -> str:
 
 
 def _visit_time(day: date, at: time, now: datetime, rng: random.Random) -> datetime:
-    """``at`` on ``day`` in the clinic's zone, moved back before ``now`` if later."""
+    """``at`` on ``day`` in the clinic's zone, moved back before ``now`` if later
+    (but not before the day's start: a record of today stays on today)."""
     moment = datetime.combine(day, at, tzinfo=now.tzinfo)
     if moment < now:
         return moment
-    return now - timedelta(minutes=rng.randint(1, 90))
+    start_of_day = datetime.combine(day, time.min, tzinfo=now.tzinfo)
+    return max(now - timedelta(minutes=rng.randint(1, 90)), start_of_day)
 
 
 def _record(rng: random.Random, visit_item: str, **fields) -> MedicalRecord:

@@ -1,0 +1,283 @@
+"""Browser journeys: the real app on a free port, driven by Chromium via Playwright.
+
+The ``app_url`` fixture starts ``reflex run --env prod`` once per test session with
+its own data directory (fresh SQLite database with the demo clinic) and its own
+Reflex work directories. The project's ``.web`` is *not* shared: a production build
+deletes ``.web/build`` and bakes the port into the bundle (``reflex-env-*.js``), so
+building in it would break any instance already serving from it (e.g. ``make run``
+on port 3000). ``REFLEX_WEB_WORKDIR`` points each session's build elsewhere.
+
+Chromium is required: a missing browser fails the tests, it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+BIN = Path(sys.executable).parent
+CHROMIUM = Path(os.environ.get("HIS_E2E_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A production build (bun install + vite) happens on start; slow on small machines.
+STARTUP_SECONDS = float(os.environ.get("HIS_E2E_STARTUP_SECONDS", "240"))
+# Per-test timeout for e2e tests: the first one also pays for the app's startup.
+E2E_TEST_TIMEOUT = int(STARTUP_SECONDS) + 180
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e is an e2e test, with room for the app's startup."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(E2E_TEST_TIMEOUT))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, for the screenshot-on-failure fixture."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+# --- the app ----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != 3000:
+            return port
+
+
+def _tail(log: Path, lines: int = 60) -> str:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _app_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("HIS_DB_URL", "HIS_KEK_FILE", "HIS_REDIS_URL", "REDIS_URL"):
+        env.pop(name, None)
+    env.update(
+        HIS_DATA_DIR=str(tmp / "data"),
+        HIS_DEMO_MODE="true",
+        REFLEX_USE_SYSTEM_BUN="1",
+        REFLEX_WEB_WORKDIR=str(tmp / "web"),
+        REFLEX_STATES_WORKDIR=str(tmp / "states"),
+        PATH=os.pathsep.join(
+            [str(ROOT / ".tools" / "node_modules" / ".bin"), str(BIN), env["PATH"]]
+        ),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _run_step(args: list[str], env: dict[str, str], log: Path) -> None:
+    with log.open("a") as out:
+        out.write(f"\n$ {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=300
+        )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} failed ({done.returncode}); log {log}:\n{_tail(log)}",
+            pytrace=False,
+        )
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode(errors="replace")
+    except Exception as exc:
+        return getattr(exc, "code", 0) or 0, str(exc)
+
+
+def _js_works(browser, base: str) -> bool:
+    """``/`` redirects to ``/login`` only through an on_load event over the websocket:
+    the bundle loaded, hydrated and talked to the backend."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/", timeout=30_000)
+        page.wait_for_url(re.compile(r"/login/?$"), timeout=30_000)
+        page.locator("#login-login_id").wait_for(state="visible", timeout=10_000)
+        return True
+    except Exception:
+        return False
+    finally:
+        context.close()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, browser) -> Iterator[str]:
+    """Base URL of the app, started for this session on a free port with demo data."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    tmp = tmp_path_factory.mktemp("his-e2e")
+    env = _app_env(tmp)
+    port = _free_port()
+    log = ARTIFACTS / "e2e-app.log"
+    log.write_text(f"data dir {tmp}, port {port}\n")
+    reflex = str(BIN / "reflex")
+    started = time.monotonic()
+    _run_step([reflex, "db", "migrate"], env, log)
+    _run_step([sys.executable, "-m", "his_portal.cli", "init"], env, log)
+
+    cmd = [
+        reflex,
+        "run",
+        "--env",
+        "prod",
+        "--single-port",
+        "--frontend-port",
+        str(port),
+        "--backend-port",
+        str(port),
+    ]
+    with log.open("a") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = started + STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"reflex run exited with {proc.returncode}; log {log}:\n"
+                    f"{_tail(log)}",
+                    pytrace=False,
+                )
+            status, _ = _get(f"{base}/login")
+            if status == 200 and _js_works(browser, base):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"app not ready on {base} after {STARTUP_SECONDS:.0f} s "
+                    f"(last GET /login: {status}); log {log}:\n{_tail(log)}",
+                    pytrace=False,
+                )
+            time.sleep(2)
+        elapsed = time.monotonic() - started
+        with log.open("a") as out:
+            out.write(f"\n[e2e] app ready on {base} after {elapsed:.1f} s\n")
+        print(f"\n[e2e] app ready on {base} after {elapsed:.1f} s")
+        yield base
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp / "web", ignore_errors=True)
+
+
+# --- the browser ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """System Chromium under Playwright. Missing pieces fail loudly, never skip."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.fail(
+            f"Playwright is not installed ({exc}): pip install -r requirements-dev.txt",
+            pytrace=False,
+        )
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) "
+            "or set HIS_E2E_CHROMIUM. The e2e tests need a real browser.",
+            pytrace=False,
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, app_url, request) -> Iterator[Callable[..., object]]:
+    """Factory: a page in a fresh browser context (own local storage), zh-CN.
+
+    On a test failure every page made here is saved to test-artifacts/.
+    """
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800, **options):
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            locale="zh-CN",
+            base_url=app_url,
+            **options,
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+
+    report = getattr(request.node, "rep_call", None)
+    failed = report is not None and report.failed
+    for number, context in enumerate(contexts):
+        if failed:
+            for index, page in enumerate(context.pages):
+                name = re.sub(r"[^\w.-]+", "_", request.node.name)
+                path = ARTIFACTS / f"failed-{name}-{number}-{index}.png"
+                try:
+                    page.screenshot(path=str(path), full_page=True)
+                except Exception as exc:
+                    print(f"screenshot {path} failed: {exc}")
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    """A page in a fresh 1280×800 zh-CN context."""
+    return new_page()
