@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -150,20 +151,17 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory, browser) -> Iterator[str]:
-    """Base URL of the app, started for this session on a free port with demo data."""
+@contextmanager
+def _serve(tmp: Path, env: dict[str, str], browser, name: str) -> Iterator[str]:
+    """Migrate, init and run the app with ``env``; yield its base URL."""
     ARTIFACTS.mkdir(exist_ok=True)
-    tmp = tmp_path_factory.mktemp("his-e2e")
-    env = _app_env(tmp)
     port = _free_port()
-    log = ARTIFACTS / "e2e-app.log"
+    log = ARTIFACTS / f"{name}.log"
     log.write_text(f"data dir {tmp}, port {port}\n")
     reflex = str(BIN / "reflex")
     started = time.monotonic()
     _run_step([reflex, "db", "migrate"], env, log)
     _run_step([sys.executable, "-m", "his_portal.cli", "init"], env, log)
-
     cmd = [
         reflex,
         "run",
@@ -210,11 +208,60 @@ def app_url(tmp_path_factory, browser) -> Iterator[str]:
         elapsed = time.monotonic() - started
         with log.open("a") as out:
             out.write(f"\n[e2e] app ready on {base} after {elapsed:.1f} s\n")
-        print(f"\n[e2e] app ready on {base} after {elapsed:.1f} s")
+        print(f"\n[e2e] {name} ready on {base} after {elapsed:.1f} s")
         yield base
     finally:
         _stop(proc)
         shutil.rmtree(tmp / "web", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, browser) -> Iterator[str]:
+    """The app as `make run` serves it (SQLite, one worker), on a free port."""
+    tmp = tmp_path_factory.mktemp("his-e2e")
+    with _serve(tmp, _app_env(tmp), browser, "e2e-app") as base:
+        yield base
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def prod_db_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"his_e2e_{os.getpid()}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def prod_app_url(tmp_path_factory, browser, prod_db_url) -> Iterator[str]:
+    """The production configuration: PostgreSQL + Redis + three workers, on the
+    machine's real servers."""
+    import redis
+
+    tmp = tmp_path_factory.mktemp("his-e2e-prod")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = _app_env(tmp) | {
+        "HIS_DB_URL": prod_db_url,
+        "HIS_REDIS_URL": REDIS_URL,
+        "GRANIAN_WORKERS": "3",
+    }
+    with _serve(tmp, env, browser, "e2e-prod-app") as base:
+        yield base
 
 
 # --- the browser ------------------------------------------------------------------
