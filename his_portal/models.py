@@ -224,3 +224,21 @@ class DoctorCertificate(Table, table=True):
     status: str = Field(default=CertStatus.ACTIVE, max_length=16)
     revoked_at: datetime | None = None
     revoke_reason: str = Field(default="", max_length=32)
+
+
+class Seal(Table, table=True):
+    """个性签章: a doctor's signature image (PNG with alpha) in the private data dir.
+
+    Replaced or deleted seals keep their row and file: signatures already made refer
+    to the seal they were made with.
+    """
+
+    user_id: int = Field(foreign_key="user.id", index=True)
+    source: str = Field(max_length=16)
+    file_name: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    width: int
+    height: int
+    created_at: datetime = Field(default_factory=utcnow)
+    active: bool = True
+    deleted_at: datetime | None = None

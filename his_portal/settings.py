@@ -78,6 +78,10 @@ class Settings:
         identity_url: The HTTP identity service's endpoint.
         identity_key: Its API key.
         identity_secret: Its request-signing secret.
+        seal_engine: Background removal for seal photos: ``builtin`` (ink on
+            paper, no model) or ``rembg``.
+        rembg_model: The rembg model: a file name in ``models_dir`` (``.onnx``).
+        models_dir: Where model files are kept (never downloaded at run time).
     """
 
     data_dir: Path
@@ -94,6 +98,9 @@ class Settings:
     identity_url: str = ""
     identity_key: str = ""
     identity_secret: str = ""
+    seal_engine: str = "builtin"
+    rembg_model: str = ""
+    models_dir: Path = PROJECT_ROOT / "data" / "models"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -125,6 +132,13 @@ class Settings:
             identity_url=env.get("HIS_IDENTITY_URL", ""),
             identity_key=env.get("HIS_IDENTITY_KEY", ""),
             identity_secret=env.get("HIS_IDENTITY_SECRET", ""),
+            seal_engine=_choice(
+                env.get("HIS_SEAL_ENGINE", "builtin"),
+                "HIS_SEAL_ENGINE",
+                ("builtin", "rembg"),
+            ),
+            rembg_model=env.get("HIS_REMBG_MODEL", ""),
+            models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )
 
 
