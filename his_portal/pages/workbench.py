@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 import reflex as rx
 
-from his_portal import db
+from his_portal import db, routes
 from his_portal.components.records_table import pager, records_table
 from his_portal.models import Role
-from his_portal.services import records
+from his_portal.services import identity, records
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 from his_portal.template import template
@@ -35,6 +35,7 @@ class WorkbenchState(AuthState):
     page: int = 1
     pages: int = 1
     error: str = ""
+    esign_state: str = ""
 
     @rx.event
     def set_date_from(self, value: str):
@@ -52,6 +53,17 @@ class WorkbenchState(AuthState):
     def on_load(self):
         if not self.date_from:
             self.date_from = self.date_to = _today()
+        user = self._require(Role.DOCTOR)
+        if user is not None:
+            with db.session() as session:
+                view = identity.get_profile(session=session, user=user)
+            self.esign_state = (
+                "on"
+                if view.esign_enabled
+                else "off"
+                if view.status == "verified"
+                else "unverified"
+            )
         return self._load(1)
 
     @rx.event
@@ -137,9 +149,31 @@ def filters_bar() -> rx.Component:
     )
 
 
+ESIGN_HINTS = {
+    "on": ("电子签名已开启", "green"),
+    "off": ("电子签名未开启：请在 个人中心 → 个性设置 中开启后再签名", "amber"),
+    "unverified": ("尚未实名认证：请先在 个人中心 完成实名认证和个性签章设置", "amber"),
+}
+
+
+def _hint(key: str, text: str, color: str) -> rx.Component:
+    link = rx.link("去设置 →", href=routes.PROFILE) if key != "on" else rx.fragment()
+    icon = "circle-check" if key == "on" else "info"
+    return rx.callout(
+        rx.hstack(rx.text(text), link), icon=icon, color_scheme=color, size="1"
+    )
+
+
+def esign_banner() -> rx.Component:
+    """电子签名 on/off on the workbench, with the way to 个人中心 when it is off."""
+    cases = [(key, _hint(key, *hint)) for key, hint in ESIGN_HINTS.items()]
+    return rx.match(WorkbenchState.esign_state, *cases, rx.fragment())
+
+
 @template("医生工作")
 def workbench_page() -> rx.Component:
     return rx.vstack(
+        esign_banner(),
         filters_bar(),
         rx.cond(
             WorkbenchState.error != "",
