@@ -8,6 +8,7 @@ from his_portal.pages.admin import AdminState, admin_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
 from his_portal.pages.profile import ProfileState, profile_page
+from his_portal.pages.seal_settings import SealState
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
 from his_portal.state import AuthState
@@ -21,7 +22,10 @@ app = rx.App(
     stylesheets=["/styles.css"],
     html_lang="zh-CN",
     api_transformer=api,
-    head_components=[rx.el.meta(name="viewport", content="width=device-width")],
+    head_components=[
+        rx.el.meta(name="viewport", content="width=device-width"),
+        rx.script(src="/signature_pad.js"),
+    ],
 )
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
 app.add_page(
@@ -52,7 +56,7 @@ app.add_page(
     profile_page,
     route=routes.PROFILE,
     title="个人中心 · 牙医云 HIS",
-    on_load=[AuthState.guard, ProfileState.on_load],
+    on_load=[AuthState.guard, ProfileState.on_load, SealState.on_load],
 )
 app.add_page(
     search_page,

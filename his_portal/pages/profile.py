@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import db, deps
+from his_portal.components.seal_editor import seal_settings_tab
 from his_portal.models import Role
 from his_portal.services import certificates, idcard, identity, pki, verification
 from his_portal.services.audit import Actor
@@ -215,6 +216,7 @@ def _field(label: str, key: str, control: rx.Component, required: bool = True):
 def _input(key: str, **props) -> rx.Component:
     return rx.input(
         id=f"pf-{key}",
+        name=key,
         value=ProfileState.form[key],
         on_change=lambda value: ProfileState.set_field(key, value),
         aria_invalid=rx.cond(ProfileState.errors.contains(key), "true", "false"),
@@ -228,6 +230,7 @@ def info_tab() -> rx.Component:
     id_type = rx.el.select(
         *(rx.el.option(label, value=key) for key, label in idcard.ID_TYPES.items()),
         id="pf-id_type",
+        name="id_type",
         value=ProfileState.form["id_type"],
         on_change=lambda value: ProfileState.set_field("id_type", value),
         class_name="native-select",
@@ -429,11 +432,7 @@ def profile_page() -> rx.Component:
             value="notify",
             padding_top="20px",
         ),
-        rx.tabs.content(
-            _later("完成实名认证后请继续完成个性签章的设置"),
-            value="settings",
-            padding_top="20px",
-        ),
+        rx.tabs.content(seal_settings_tab(), value="settings", padding_top="20px"),
         default_value="info",
     )
     return rx.cond(AuthState.user_role == Role.DOCTOR, tabs, _account())
