@@ -8,6 +8,7 @@ import reflex as rx
 from his_portal import db, deps
 from his_portal.components.seal_editor import seal_settings_tab
 from his_portal.models import Role
+from his_portal.pages.seal_settings import SealState
 from his_portal.services import certificates, idcard, identity, pki, verification
 from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone
@@ -121,7 +122,7 @@ class ProfileState(AuthState):
         self._refresh(user)
         ended = was != "unverified" and view.status == "unverified"
         self.notice = "已保存。证件信息已变更，请重新实名认证" if ended else "已保存"
-        return rx.toast.success(self.notice)
+        return [rx.toast.success(self.notice), SealState.on_load]
 
     @rx.event
     def verify(self):
@@ -166,7 +167,8 @@ class ProfileState(AuthState):
             return rx.toast.error(exc.message)
         self._refresh(user)
         self.notice = success
-        return rx.toast.success(success)
+        # 个性设置 depends on the verification state: refresh it too.
+        return [rx.toast.success(success), SealState.on_load]
 
     @rx.event
     def download_certificate(self):
