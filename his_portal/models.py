@@ -130,6 +130,10 @@ class MedicalRecord(Table, table=True):
     advice: str = ""
     sign_status: str = Field(default=SignStatus.UNSIGNED, max_length=16)
     lock_status: str = Field(default=LockStatus.OPEN, max_length=16)
+    version: int = 1
+    signed_at: datetime | None = None
+    signer_id: int | None = Field(default=None, foreign_key="user.id")
+    amend_until: datetime | None = None
 
 
 class AuditEvent(Table, table=True):
@@ -242,3 +246,53 @@ class Seal(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     active: bool = True
     deleted_at: datetime | None = None
+
+
+class SmsMessage(Table, table=True):
+    """Every SMS sent, with the provider's reference; the demo outbox shows these."""
+
+    mobile: str = Field(index=True, max_length=20)
+    body: str = Field(max_length=500)
+    purpose: str = Field(max_length=32)
+    provider: str = Field(max_length=32)
+    provider_ref: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Confirmation(Table, table=True):
+    """意愿校验: one step-up confirmation, bound to a doctor, their login session and an
+    exact set of records. Codes and tokens are stored only as keyed hashes."""
+
+    user_id: int = Field(foreign_key="user.id", index=True)
+    session_hash: str = Field(max_length=64)
+    records_digest: str = Field(max_length=64)
+    record_ids: str
+    method: str = Field(max_length=8)
+    code_hash: str = Field(default="", max_length=64)
+    qr_token_hash: str = Field(default="", index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    last_sent_at: datetime | None = None
+    attempts: int = 0
+    status: str = Field(default="pending", max_length=16)
+    confirmed_at: datetime | None = None
+    used_at: datetime | None = None
+
+
+class SignedDocument(Table, table=True):
+    """A signed version of a medical record: the PAdES PDF in the private data dir."""
+
+    __table_args__ = (sa.UniqueConstraint("record_id", "version"),)
+
+    record_id: int = Field(foreign_key="medicalrecord.id", index=True)
+    version: int
+    file_name: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    cert_serial: str = Field(max_length=48)
+    seal_kind: str = Field(max_length=16)
+    seal_id: int | None = Field(default=None, foreign_key="seal.id")
+    confirmation_id: int | None = Field(default=None, foreign_key="confirmation.id")
+    method: str = Field(max_length=8)
+    signer_id: int = Field(foreign_key="user.id")
+    signed_at: datetime
+    superseded_at: datetime | None = None

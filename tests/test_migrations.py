@@ -39,3 +39,16 @@ def test_postgresql_migrations_match_the_models(pg_url):
     engine = make_engine(pg_url)
     assert migrate(engine) == []
     engine.dispose()
+
+
+def test_sqlite_migrations_downgrade_and_upgrade_again(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    config = Config(ROOT / "alembic.ini")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        command.downgrade(config, "base")
+        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
