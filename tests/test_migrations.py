@@ -50,5 +50,5 @@ def test_sqlite_migrations_downgrade_and_upgrade_again(tmp_path):
         command.downgrade(config, "base")
         command.upgrade(config, "head")
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert diff == []
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, SQLModel.metadata) == []
