@@ -73,3 +73,29 @@ def test_a_bad_file_gets_a_message_and_nothing_changes(page: Page, tmp_path):
     expect(dialog.get_by_role("alert")).to_have_text("仅支持 JPG、PNG、WebP 格式的图片")
     dialog.get_by_role("button", name="取消").click()
     expect(page.get_by_role("img", name="个性签章")).to_be_visible()
+
+
+def test_signature_pad_with_the_mouse(page: Page):
+    login(page, "sh-wangli@8112", "/workbench")
+    page.get_by_role("link", name="个人中心").click()
+    page.get_by_role("tab", name="个性设置").click()
+    page.get_by_role("button", name="更换").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="手写签名板").click()
+    dialog.get_by_role("button", name="使用手写签名").click()
+    expect(dialog.get_by_role("alert")).to_have_text("请先在签名板上写下您的签名")
+    pad = dialog.locator("canvas[data-signature-pad]")
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + 60, box["y"] + 150)
+    page.mouse.down()
+    for step in range(1, 30):
+        x = box["x"] + 60 + step * 18
+        y = box["y"] + 150 + (40 if step % 6 < 3 else -40)
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+    dialog.get_by_role("button", name="使用手写签名").click()
+    expect(dialog.get_by_role("img", name="去除背景后（透明背景）")).to_be_visible()
+    shot(page, "seal-pad.png")
+    dialog.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("img", name="个性签章")).to_be_visible()
