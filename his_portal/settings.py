@@ -82,6 +82,7 @@ class Settings:
             paper, no model) or ``rembg``.
         rembg_model: The rembg model: a file name in ``models_dir`` (``.onnx``).
         models_dir: Where model files are kept (never downloaded at run time).
+        amend_days: 过期时间: how long after signing the signer may 撤销签名 to amend.
     """
 
     data_dir: Path
@@ -101,6 +102,7 @@ class Settings:
     seal_engine: str = "builtin"
     rembg_model: str = ""
     models_dir: Path = PROJECT_ROOT / "data" / "models"
+    amend_days: int = 7
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -138,6 +140,7 @@ class Settings:
                 ("builtin", "rembg"),
             ),
             rembg_model=env.get("HIS_REMBG_MODEL", ""),
+            amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )
 

@@ -1,0 +1,430 @@
+"""Signing medical records: render, PAdES-sign with the doctor's key, store durably,
+lock — one record per transaction, so a crash leaves each record fully signed or
+untouched. Also 撤销签名 (amend within the window) and the lock on edits.
+
+The willingness check (意愿校验) is consumed by the caller once per batch, before it
+calls :func:`sign_record` for each record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from his_portal.models import (
+    Clinic,
+    LockStatus,
+    MedicalRecord,
+    Patient,
+    SignedDocument,
+    SignStatus,
+    User,
+    VerificationStatus,
+    utcnow,
+)
+from his_portal.services import certificates, seals
+from his_portal.services.audit import Actor, record_event
+from his_portal.services.auth import CurrentUser
+from his_portal.services.documents import RecordDocument, render_record_pdf
+from his_portal.services.identity import find_profile, require_doctor
+from his_portal.services.keyvault import decrypt_private_key
+from his_portal.services.signing import SigningError, SigningOptions, sign_pdf
+from his_portal.services.tsa import TimestampAuthority
+
+__all__ = [
+    "RecordLocked",
+    "SignOutcome",
+    "SignerKit",
+    "SigningRefused",
+    "load_signer",
+    "record_document",
+    "revoke_signature",
+    "sign_record",
+    "signer_login",
+    "update_record",
+]
+
+SECTIONS = (
+    ("主诉", "chief_complaint"),
+    ("现病史", "present_illness"),
+    ("既往史", "past_history"),
+    ("检查", "examination"),
+    ("诊断", "diagnosis"),
+    ("治疗计划", "treatment_plan"),
+    ("处置", "treatment"),
+    ("医嘱", "advice"),
+)
+
+
+class SigningRefused(Exception):
+    """Signing cannot go ahead; ``message`` is shown as is."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RecordLocked(SigningRefused):
+    """An edit of a signed (locked) or archived record."""
+
+
+@dataclass(frozen=True)
+class SignerKit:
+    """Everything needed to sign for one doctor, loaded once per batch."""
+
+    user: CurrentUser
+    doctor_name: str
+    cert_pem: bytes
+    cert_serial: str
+    key: Any = field(repr=False)
+    chain_pems: list[bytes]
+    tsa: TimestampAuthority
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    """One record's result in a batch."""
+
+    record_id: int
+    record_no: str
+    patient_name: str
+    ok: bool
+    message: str
+    signed_at: datetime | None = None
+    amend_until: datetime | None = None
+
+
+def load_signer(
+    *, session: Session, user: CurrentUser, kek: bytes, now: datetime
+) -> SignerKit:
+    """The doctor's certificate, key and the clinic TSA, after checking that signing
+    is allowed at all: verified, 电子签名 on, certificate valid.
+
+    Raises:
+        SigningRefused: With the reason and where to fix it.
+    """
+    require_doctor(user)
+    profile = find_profile(session, user.id)
+    if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
+        raise SigningRefused("尚未通过实名认证，请先到 个人中心 完成实名认证")
+    if not profile.esign_enabled:
+        raise SigningRefused("电子签名未开启，请到 个人中心 → 个性设置 开启")
+    cert = certificates.active_certificate(session=session, user_id=user.id)
+    if cert is None or not cert.not_before <= now < cert.not_after:
+        raise SigningRefused("数字证书无效或已过期，请重新实名认证")
+    ca = certificates.load_authority(session=session, kek=kek)
+    tsa = certificates.load_authority(
+        session=session, kek=kek, purpose=certificates.TSA
+    )
+    return SignerKit(
+        user=user,
+        doctor_name=profile.name,
+        cert_pem=cert.cert_pem.encode(),
+        cert_serial=cert.serial_hex,
+        key=decrypt_private_key(cert.key_pem_enc.encode(), kek=kek, key_id=cert.key_id),
+        chain_pems=[ca.cert_pem],
+        tsa=TimestampAuthority(
+            cert_pem=tsa.cert_pem, key=tsa.key, ca_chain_pems=[ca.cert_pem]
+        ),
+    )
+
+
+def _age(born, on) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def record_document(
+    *, session: Session, record: MedicalRecord, zone, doctor_name: str
+) -> RecordDocument:
+    """What the PDF shows for a record (also the 签署 dialog's preview)."""
+    patient = session.get(Patient, record.patient_id)
+    clinic = session.get(Clinic, record.clinic_id)
+    created = record.created_at.astimezone(zone)
+    return RecordDocument(
+        clinic_name=clinic.name,
+        title=record.title,
+        record_no=patient.record_no,
+        patient_name=patient.name,
+        sex="男" if patient.sex == "male" else "女",
+        age=_age(patient.birth_date, created.date()),
+        doctor_name=doctor_name,
+        visit_item=record.visit_item,
+        created_at=created.strftime("%Y-%m-%d %H:%M"),
+        sections=[
+            (label, getattr(record, name))
+            for label, name in SECTIONS
+            if getattr(record, name)
+        ],
+        version=record.version,
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write, flush and fsync before the database says the record is signed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _seal_png(session: Session, kit: SignerKit, choice: str, data_dir: Path):
+    if choice == "system":
+        return seals.system_seal_png(kit.doctor_name), None
+    seal = seals.current_seal(session=session, user_id=kit.user.id)
+    if seal is None:
+        raise SigningRefused("尚未设置个性签章，请选择系统签名或先设置个性签章")
+    png = seals.read_seal(
+        session=session, user=kit.user, seal_id=seal.id, data_dir=data_dir
+    )
+    return png, seal.id
+
+
+def sign_record(
+    *,
+    session: Session,
+    kit: SignerKit,
+    record_id: int,
+    seal_choice: str,
+    method: str,
+    confirmation_id: int | None,
+    data_dir: Path,
+    amend_days: int,
+    zone,
+    actor: Actor,
+    now: datetime | None = None,
+) -> SignOutcome:
+    """Sign one record. Safe to retry, and safe when two sessions race: the record
+    row is claimed by a conditional update in the same transaction that records the
+    PDF's hash, so it is signed exactly once.
+    """
+    now = now or utcnow()
+    record = session.get(MedicalRecord, record_id)
+    if record is None:
+        return SignOutcome(record_id, "", "", False, "病历不存在")
+    patient = session.get(Patient, record.patient_id)
+
+    def outcome(ok: bool, message: str, **extra) -> SignOutcome:
+        return SignOutcome(
+            record_id, patient.record_no, patient.name, ok, message, **extra
+        )
+
+    if record.doctor_id != kit.user.id:
+        record_event(
+            session=session,
+            actor=actor,
+            action="sign.refused_not_owner",
+            target=f"record:{record_id}",
+        )
+        session.commit()
+        return outcome(False, "只能签署本人的病历")
+    if record.sign_status == SignStatus.SIGNED:
+        return outcome(False, "该病历已签名")
+    seal_png, seal_id = _seal_png(session, kit, seal_choice, data_dir)
+    version = record.version
+    local_now = now.astimezone(zone)
+    pdf = render_record_pdf(
+        record_document(
+            session=session, record=record, zone=zone, doctor_name=kit.doctor_name
+        ),
+        seal_png=seal_png,
+        signer_name=kit.doctor_name,
+        signed_at=local_now.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    try:
+        signed = sign_pdf(
+            pdf,
+            cert_pem=kit.cert_pem,
+            key=kit.key,
+            chain_pems=kit.chain_pems,
+            tsa=kit.tsa,
+            signing_time=now,
+            options=SigningOptions(
+                reason="电子病历签名",
+                location=patient.record_no,
+                signer_name=kit.doctor_name,
+            ),
+        )
+    except SigningError as exc:
+        return outcome(False, exc.message)
+    digest = hashlib.sha256(signed).hexdigest()
+    file_name = f"{record_id}/v{version}-{uuid.uuid4().hex}.pdf"
+    path = data_dir / "signed" / file_name
+    _write_private(path, signed)
+    amend_until = now + timedelta(days=amend_days)
+    table = MedicalRecord.__table__
+    claimed = session.execute(
+        table.update()
+        .where(
+            table.c.id == record_id,
+            table.c.version == version,
+            table.c.sign_status == SignStatus.UNSIGNED,
+        )
+        .values(
+            sign_status=SignStatus.SIGNED,
+            lock_status=LockStatus.LOCKED,
+            signed_at=now,
+            signer_id=kit.user.id,
+            amend_until=amend_until,
+        )
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        path.unlink(missing_ok=True)
+        return outcome(False, "该病历已由其他会话签署")
+    session.add(
+        SignedDocument(
+            record_id=record_id,
+            version=version,
+            file_name=file_name,
+            sha256=digest,
+            cert_serial=kit.cert_serial,
+            seal_kind=seal_choice,
+            seal_id=seal_id,
+            confirmation_id=confirmation_id,
+            method=method,
+            signer_id=kit.user.id,
+            signed_at=now,
+        )
+    )
+    record_event(
+        session=session,
+        actor=actor,
+        action="record.signed",
+        target=f"record:{record_id}",
+        detail={
+            "version": version,
+            "pdf_sha256": digest,
+            "cert_serial": kit.cert_serial,
+            "method": method,
+            "confirmation": confirmation_id,
+            "seal": seal_choice,
+        },
+    )
+    session.commit()
+    return outcome(True, "已签名", signed_at=now, amend_until=amend_until)
+
+
+def _own_record(session: Session, user: CurrentUser, record_id: int) -> MedicalRecord:
+    require_doctor(user)
+    record = session.get(MedicalRecord, record_id)
+    if record is None or record.doctor_id != user.id:
+        raise SigningRefused("只能修改本人的病历")
+    return record
+
+
+def revoke_signature(
+    *,
+    session: Session,
+    user: CurrentUser,
+    record_id: int,
+    reason: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> MedicalRecord:
+    """撤销签名 within the amendment window: a new, unsigned version opens for
+    editing; the signed version and its PDF are kept and listed.
+
+    Raises:
+        RecordLocked: The window has passed (the record is archived).
+    """
+    now = now or utcnow()
+    record = _own_record(session, user, record_id)
+    if record.sign_status != SignStatus.SIGNED:
+        raise SigningRefused("该病历尚未签名")
+    if record.amend_until is None or now >= record.amend_until:
+        raise RecordLocked("病历已超过修改期限并已归档，不可再修改")
+    current = session.exec(
+        select(SignedDocument).where(
+            SignedDocument.record_id == record_id,
+            SignedDocument.version == record.version,
+        )
+    ).one()
+    current.superseded_at = now
+    old_version = record.version
+    record.version += 1
+    record.sign_status, record.lock_status = SignStatus.UNSIGNED, LockStatus.OPEN
+    record.signed_at = record.signer_id = record.amend_until = None
+    session.add_all([current, record])
+    record_event(
+        session=session,
+        actor=actor,
+        action="record.signature_revoked",
+        target=f"record:{record_id}",
+        detail={
+            "old_version": old_version,
+            "new_version": record.version,
+            "reason": reason[:200],
+        },
+    )
+    session.commit()
+    return record
+
+
+EDITABLE = frozenset(name for _, name in SECTIONS) | {"title"}
+
+
+def update_record(
+    *,
+    session: Session,
+    user: CurrentUser,
+    record_id: int,
+    changes: dict[str, str],
+    actor: Actor,
+) -> MedicalRecord:
+    """Edit a record's text. A locked (signed) or archived record refuses every edit,
+    and the attempt is logged.
+
+    Raises:
+        RecordLocked: The record is signed.
+        SigningRefused: Not the doctor's record, or an unknown field.
+    """
+    record = _own_record(session, user, record_id)
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise SigningRefused(f"不可修改的字段：{', '.join(sorted(unknown))}")
+    if record.lock_status == LockStatus.LOCKED:
+        record_event(
+            session=session,
+            actor=actor,
+            action="record.edit_refused_locked",
+            target=f"record:{record_id}",
+            detail={"fields": sorted(changes)},
+        )
+        session.commit()
+        raise RecordLocked("病历已签名锁定，不可修改；如需修改请先撤销签名")
+    for name, value in changes.items():
+        setattr(record, name, value)
+    session.add(record)
+    record_event(
+        session=session,
+        actor=actor,
+        action="record.edited",
+        target=f"record:{record_id}",
+        detail={"fields": sorted(changes)},
+    )
+    session.commit()
+    return record
+
+
+def signer_login(session: Session, record: MedicalRecord) -> str:
+    """签署者: the login id of whoever signed the record."""
+    if record.signer_id is None:
+        return ""
+    user = session.get(User, record.signer_id)
+    return user.login_id if user else ""
