@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
 
 from his_portal.models import Clinic, MedicalRecord, Patient, Role, SignStatus, User
@@ -18,6 +19,7 @@ from his_portal.services.auth import CurrentUser
 
 __all__ = [
     "DoctorSummary",
+    "Kpis",
     "PatientHit",
     "RecordFilter",
     "RecordPage",
@@ -25,6 +27,7 @@ __all__ = [
     "doctor_summary",
     "list_records",
     "search_patients",
+    "workbench_kpis",
 ]
 
 MAX_PAGE_SIZE = 100
@@ -56,6 +59,8 @@ class RecordRow:
     created_at: str
     sign_status: str
     lock_status: str
+    amend_until: str = ""
+    signer: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ def _day_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datet
     )
 
 
+def _stamp(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
 def _scope(query, viewer: CurrentUser):
     if viewer.role == Role.DOCTOR:
         return query.where(MedicalRecord.doctor_id == viewer.id)
@@ -106,11 +115,13 @@ def list_records(
     if filters.date_from > filters.date_to:
         raise ValueError("开始日期不能晚于结束日期")
     start, end = _day_bounds(filters.date_from, filters.date_to, zone)
+    signer = aliased(User)
     query = _scope(
-        select(MedicalRecord, Patient, User, Clinic)
+        select(MedicalRecord, Patient, User, Clinic, signer.login_id)
         .join(Patient, Patient.id == MedicalRecord.patient_id)
         .join(User, User.id == MedicalRecord.doctor_id)
         .join(Clinic, Clinic.id == MedicalRecord.clinic_id)
+        .outerjoin(signer, signer.id == MedicalRecord.signer_id)
         .where(MedicalRecord.created_at >= start, MedicalRecord.created_at < end),
         viewer,
     )
@@ -143,8 +154,10 @@ def list_records(
                 ),
                 sign_status=record.sign_status,
                 lock_status=record.lock_status,
+                amend_until=_stamp(record.amend_until, zone),
+                signer=signer_login or "",
             )
-            for record, patient, doctor, clinic in rows
+            for record, patient, doctor, clinic, signer_login in rows
         ],
         total=total,
         page=page,
@@ -243,3 +256,44 @@ def doctor_summary(
         )
         for name, login, total, done in rows
     ]
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The workbench's KPI strip."""
+
+    today_visits: int
+    pending: int
+    signed_today: int
+    completion: str
+    overdue: int
+
+
+OVERDUE_AFTER = timedelta(hours=24)
+
+
+def workbench_kpis(
+    *, session: Session, viewer: CurrentUser, now: datetime, zone: ZoneInfo
+) -> Kpis:
+    """今日接诊, 待签名, 今日已签, 签署完成率 (today), 超期未签 (unsigned > 24 h)."""
+    start, end = _day_bounds(
+        now.astimezone(zone).date(), now.astimezone(zone).date(), zone
+    )
+    unsigned = MedicalRecord.sign_status == SignStatus.UNSIGNED
+
+    def count(*conditions) -> int:
+        query = _scope(select(func.count()).select_from(MedicalRecord), viewer)
+        return session.exec(query.where(*conditions)).one()
+
+    today = (MedicalRecord.created_at >= start, MedicalRecord.created_at < end)
+    visits = count(*today)
+    signed_of_today = count(*today, MedicalRecord.sign_status == SignStatus.SIGNED)
+    return Kpis(
+        today_visits=visits,
+        pending=count(unsigned),
+        signed_today=count(
+            MedicalRecord.signed_at >= start, MedicalRecord.signed_at < end
+        ),
+        completion=f"{signed_of_today * 100 / visits:.0f}%" if visits else "—",
+        overdue=count(unsigned, MedicalRecord.created_at < now - OVERDUE_AFTER),
+    )

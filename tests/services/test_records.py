@@ -137,3 +137,30 @@ def test_doctor_summary_is_for_managers(demo):
 def test_record_filter_dates_are_plain_dates():
     f = records.RecordFilter(date_from=date(2026, 1, 1), date_to=date(2026, 1, 2))
     assert f.page == 1 and f.page_size == 20 and f.sign_status is None
+
+
+def test_workbench_kpis_count_today_pending_signed_and_overdue(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    before = records.workbench_kpis(session=demo, viewer=zheng, now=NOW, zone=ZONE)
+    assert before.today_visits == len(_list(demo, zheng).rows) >= 2
+    assert before.signed_today == 0 and before.completion == "0%"
+    zheng_records = demo.exec(
+        select(MedicalRecord.created_at).where(MedicalRecord.doctor_id == zheng.id)
+    ).all()
+    assert before.pending == len(zheng_records)
+    assert before.overdue == sum(
+        1 for t in zheng_records if t < NOW - timedelta(hours=24)
+    )
+    record = demo.exec(
+        select(MedicalRecord).where(
+            MedicalRecord.chief_complaint == "左下后牙咀嚼时疼痛一周"
+        )
+    ).one()
+    record.sign_status, record.signed_at, record.signer_id = "signed", NOW, zheng.id
+    demo.add(record)
+    demo.commit()
+    after = records.workbench_kpis(session=demo, viewer=zheng, now=NOW, zone=ZONE)
+    assert after.signed_today == 1 and after.pending == before.pending - 1
+    assert after.completion == f"{100 / after.today_visits:.0f}%"
+    row = next(r for r in _list(demo, zheng).rows if r.id == record.id)
+    assert row.signer == "sh-feihuan@8112" and row.amend_until == ""
