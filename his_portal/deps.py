@@ -5,10 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from his_portal import routes
+from his_portal.adapters.face import FaceCheckProvider, make_face_provider
 from his_portal.adapters.identity import IdentityProvider, make_identity_provider
+from his_portal.adapters.sms import SmsProvider, make_sms_provider
 from his_portal.services.audit import Actor
 from his_portal.services.keyvault import load_or_create_kek
 from his_portal.services.verification import IssueContext
+from his_portal.services.willingness import derive_secret
 from his_portal.settings import get_settings
 
 
@@ -42,3 +45,17 @@ def issue_context(actor: Actor, clinic_name: str) -> IssueContext:
         crl_url=crl_url(),
         actor=actor,
     )
+
+
+def sms_provider() -> SmsProvider:
+    settings = get_settings()
+    return make_sms_provider(settings.sms_provider, **dict(settings.sms_config))
+
+
+def face_provider() -> FaceCheckProvider:
+    return make_face_provider("demo")
+
+
+def willingness_secret() -> bytes:
+    """The key for 意愿校验 codes and tokens, derived from the KEK."""
+    return derive_secret(kek())

@@ -5,6 +5,8 @@ import reflex as rx
 from his_portal import routes
 from his_portal.api import api
 from his_portal.pages.admin import AdminState, admin_page
+from his_portal.pages.confirm import ConfirmState, confirm_page
+from his_portal.pages.dev_sms import DevSmsState, dev_sms_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
 from his_portal.pages.profile import ProfileState, profile_page
@@ -63,4 +65,16 @@ app.add_page(
     route=routes.SEARCH,
     title="患者查询 · 牙医云 HIS",
     on_load=[AuthState.guard, SearchState.on_load],
+)
+app.add_page(
+    dev_sms_page,
+    route=routes.DEV_SMS,
+    title="演示短信发件箱 · 牙医云 HIS",
+    on_load=DevSmsState.on_load,
+)
+app.add_page(
+    confirm_page,
+    route=routes.CONFIRM,
+    title="病历签署确认 · 牙医云 HIS",
+    on_load=ConfirmState.on_load,
 )

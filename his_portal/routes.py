@@ -12,6 +12,8 @@ ADMIN = "/admin"
 PROFILE = "/me"
 SEARCH = "/search"
 CRL = "/pki/crl"
+DEV_SMS = "/dev/sms"
+CONFIRM = "/confirm/[qr]"
 CA_CERT = "/pki/ca.crt"
 
 PAGE_ROLES: dict[str, frozenset[Role]] = {

@@ -15,6 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+SMS_FIELDS = (
+    "access_key_id",
+    "access_key_secret",
+    "sign_name",
+    "template_code",
+    "endpoint",
+)
+
+
 class SettingsError(ValueError):
     """A setting in the environment has a value we cannot use."""
 
@@ -83,6 +92,8 @@ class Settings:
         rembg_model: The rembg model: a file name in ``models_dir`` (``.onnx``).
         models_dir: Where model files are kept (never downloaded at run time).
         amend_days: 过期时间: how long after signing the signer may 撤销签名 to amend.
+        sms_provider: ``demo`` (outbox page /dev/sms) or ``aliyun``.
+        sms_config: The Aliyun provider's fields (``HIS_SMS_<FIELD>`` variables).
     """
 
     data_dir: Path
@@ -103,6 +114,8 @@ class Settings:
     rembg_model: str = ""
     models_dir: Path = PROJECT_ROOT / "data" / "models"
     amend_days: int = 7
+    sms_provider: str = "demo"
+    sms_config: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -140,6 +153,16 @@ class Settings:
                 ("builtin", "rembg"),
             ),
             rembg_model=env.get("HIS_REMBG_MODEL", ""),
+            sms_provider=_choice(
+                env.get("HIS_SMS_PROVIDER", "demo"),
+                "HIS_SMS_PROVIDER",
+                ("demo", "aliyun"),
+            ),
+            sms_config=tuple(
+                (field, env[f"HIS_SMS_{field.upper()}"])
+                for field in SMS_FIELDS
+                if env.get(f"HIS_SMS_{field.upper()}")
+            ),
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )

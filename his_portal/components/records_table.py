@@ -1,6 +1,9 @@
-"""The medical-records table and its pager, shared by the record lists."""
+"""The medical-records table (with selection and 签名 for the signing workbench)
+and its pager."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import reflex as rx
 
@@ -17,6 +20,8 @@ COLUMNS = (
     "医生",
     "挂号项目",
     "创建时间",
+    "过期时间",
+    "签署者",
     "锁定状态",
 )
 
@@ -25,8 +30,8 @@ def _label(value: rx.Var, labels: dict[str, str]) -> rx.Var:
     return rx.Var.create(labels).get(value, "")
 
 
-def _row(row: rx.Var[RecordRow]) -> rx.Component:
-    return rx.table.row(
+def _cells(row: rx.Var[RecordRow]) -> list[rx.Component]:
+    return [
         rx.table.cell(
             rx.badge(
                 _label(row.sign_status, SIGN_LABELS),
@@ -39,19 +44,70 @@ def _row(row: rx.Var[RecordRow]) -> rx.Component:
         rx.table.cell(row.doctor_name),
         rx.table.cell(row.visit_item),
         rx.table.cell(row.created_at),
+        rx.table.cell(row.amend_until),
+        rx.table.cell(row.signer),
         rx.table.cell(_label(row.lock_status, LOCK_LABELS)),
-    )
+    ]
 
 
-def records_table(rows: rx.Var[list[RecordRow]], caption: str) -> rx.Component:
+def records_table(
+    rows: rx.Var[list[RecordRow]],
+    caption: str,
+    *,
+    selectable: rx.Var[bool] | bool = False,
+    selected: rx.Var[list[int]] | None = None,
+    on_toggle: Callable | None = None,
+    on_toggle_page: Callable | None = None,
+    all_selected: rx.Var[bool] | bool = False,
+    actions: Callable[[rx.Var[RecordRow]], rx.Component] | None = None,
+) -> rx.Component:
+    """Real table markup; with ``selectable`` a checkbox column (header: the page)."""
+
+    def row(record: rx.Var[RecordRow]) -> rx.Component:
+        first = []
+        if on_toggle is not None:
+            first = [
+                rx.table.cell(
+                    rx.cond(
+                        selectable & (record.sign_status == "unsigned"),
+                        rx.checkbox(
+                            checked=selected.contains(record.id),
+                            on_change=lambda _: on_toggle(record.id),
+                            aria_label="选择 "
+                            + record.patient_name
+                            + " "
+                            + record.record_no,
+                        ),
+                    )
+                )
+            ]
+        last = [rx.table.cell(actions(record))] if actions is not None else []
+        return rx.table.row(*first, *_cells(record), *last)
+
+    head = []
+    if on_toggle_page is not None:
+        head = [
+            rx.table.column_header_cell(
+                rx.checkbox(
+                    checked=all_selected,
+                    on_change=lambda _: on_toggle_page(),
+                    aria_label="选择本页全部未签名病历",
+                    disabled=~selectable,
+                ),
+                scope="col",
+            )
+        ]
+    tail = [rx.table.column_header_cell("操作", scope="col")] if actions else []
     return rx.table.root(
         rx.el.caption(caption, class_name="sr-only"),
         rx.table.header(
             rx.table.row(
-                *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS)
+                *head,
+                *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS),
+                *tail,
             )
         ),
-        rx.table.body(rx.foreach(rows, _row)),
+        rx.table.body(rx.foreach(rows, row)),
         variant="surface",
         width="100%",
     )
@@ -65,17 +121,11 @@ def pager(
         rx.text(f"共{total}条"),
         rx.spacer(),
         rx.button(
-            "上一页",
-            variant="soft",
-            disabled=page <= 1,
-            on_click=on_page(page - 1),
+            "上一页", variant="soft", disabled=page <= 1, on_click=on_page(page - 1)
         ),
         rx.text(f"第 {page} / {pages} 页", aria_live="polite"),
         rx.button(
-            "下一页",
-            variant="soft",
-            disabled=page >= pages,
-            on_click=on_page(page + 1),
+            "下一页", variant="soft", disabled=page >= pages, on_click=on_page(page + 1)
         ),
         align="center",
         width="100%",

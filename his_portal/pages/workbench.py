@@ -8,7 +8,9 @@ import reflex as rx
 
 from his_portal import db, routes
 from his_portal.components.records_table import pager, records_table
-from his_portal.models import Role
+from his_portal.components.sign_dialogs import sign_dialogs
+from his_portal.models import Role, SignStatus
+from his_portal.pages.sign_flow import SignFlowState
 from his_portal.services import identity, records
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
@@ -26,7 +28,17 @@ def _parse_day(value: str, label: str) -> date:
         raise ValueError(f"{label}格式不正确，应为 年-月-日") from None
 
 
+TABS = {"today": "今日就诊", "pending": "待完善病历", "signed": "已完善病历"}
+OUTSIDE_TABS = ("今日预约", "今日回访", "已完善病历(医网信)", "收入", "投诉记录")
+TAB_STATUS = {
+    "today": None,
+    "pending": SignStatus.UNSIGNED,
+    "signed": SignStatus.SIGNED,
+}
+
+
 class WorkbenchState(AuthState):
+    tab: str = "pending"
     date_from: str = ""
     date_to: str = ""
     record_no: str = ""
@@ -36,6 +48,43 @@ class WorkbenchState(AuthState):
     pages: int = 1
     error: str = ""
     esign_state: str = ""
+    selected: list[int] = []
+    kpis: dict[str, str] = {}
+
+    @rx.var
+    def can_sign(self) -> bool:
+        return self.user_role == Role.DOCTOR and self.esign_state == "on"
+
+    @rx.var
+    def page_selectable(self) -> list[int]:
+        return [row.id for row in self.rows if row.sign_status == "unsigned"]
+
+    @rx.var
+    def all_selected(self) -> bool:
+        ids = [row.id for row in self.rows if row.sign_status == "unsigned"]
+        return bool(ids) and all(i in self.selected for i in ids)
+
+    @rx.event
+    def set_tab(self, value: str | list[str]):
+        if value in TABS:
+            self.tab, self.selected = value, []
+            return self._load(1)
+        return None
+
+    @rx.event
+    def toggle(self, record_id: int):
+        if record_id in self.selected:
+            self.selected = [i for i in self.selected if i != record_id]
+        elif record_id in self.page_selectable:
+            self.selected = [*self.selected, record_id]
+
+    @rx.event
+    def toggle_page(self):
+        ids = self.page_selectable
+        if self.all_selected:
+            self.selected = [i for i in self.selected if i not in ids]
+        else:
+            self.selected = sorted(set(self.selected) | set(ids))
 
     @rx.event
     def set_date_from(self, value: str):
@@ -71,6 +120,12 @@ class WorkbenchState(AuthState):
         return self._load(1)
 
     @rx.event
+    def after_signing(self):
+        """A batch finished: the rows now show 已签名 / 过期时间 / 签署者 / 已完成."""
+        self.selected = []
+        return self._load(self.page)
+
+    @rx.event
     def go_page(self, page: int):
         return self._load(page)
 
@@ -78,16 +133,28 @@ class WorkbenchState(AuthState):
         viewer = self._require(Role.DOCTOR, Role.MANAGER)
         if viewer is None:
             return AuthState.guard
+        today = _today()
         try:
             filters = records.RecordFilter(
-                date_from=_parse_day(self.date_from, "开始日期"),
-                date_to=_parse_day(self.date_to, "结束日期"),
+                date_from=_parse_day(
+                    today if self.tab == "today" else self.date_from, "开始日期"
+                ),
+                date_to=_parse_day(
+                    today if self.tab == "today" else self.date_to, "结束日期"
+                ),
                 record_no=self.record_no,
+                sign_status=TAB_STATUS[self.tab],
                 page=page,
             )
             with db.session() as session:
                 result = records.list_records(
                     session=session, viewer=viewer, filters=filters, zone=clinic_zone()
+                )
+                kpis = records.workbench_kpis(
+                    session=session,
+                    viewer=viewer,
+                    now=datetime.now(clinic_zone()),
+                    zone=clinic_zone(),
                 )
         except ValueError as exc:
             self.error = str(exc)
@@ -95,6 +162,13 @@ class WorkbenchState(AuthState):
         self.error = ""
         self.rows, self.total = result.rows, result.total
         self.page, self.pages = result.page, result.pages
+        self.kpis = {
+            "今日接诊": str(kpis.today_visits),
+            "待签名": str(kpis.pending),
+            "今日已签": str(kpis.signed_today),
+            "签署完成率": kpis.completion,
+            "超期未签": str(kpis.overdue),
+        }
         return None
 
 
@@ -170,11 +244,89 @@ def esign_banner() -> rx.Component:
     return rx.match(WorkbenchState.esign_state, *cases, rx.fragment())
 
 
+def kpi_strip() -> rx.Component:
+    def card(label: str) -> rx.Component:
+        return rx.vstack(
+            rx.text(label, size="2", color_scheme="gray"),
+            rx.text(WorkbenchState.kpis.get(label, "—"), size="6", weight="bold"),
+            spacing="1",
+            class_name="kpi",
+        )
+
+    labels = ("今日接诊", "待签名", "今日已签", "签署完成率", "超期未签")
+    return rx.hstack(*(card(label) for label in labels), wrap="wrap", spacing="3")
+
+
+def tab_bar() -> rx.Component:
+    outside = [
+        rx.el.span(
+            label,
+            aria_disabled="true",
+            title="不在本系统范围内",
+            class_name="wb-tab wb-tab-disabled",
+        )
+        for label in OUTSIDE_TABS
+    ]
+    return rx.hstack(
+        rx.segmented_control.root(
+            *(
+                rx.segmented_control.item(label, value=key)
+                for key, label in TABS.items()
+            ),
+            value=WorkbenchState.tab,
+            on_change=WorkbenchState.set_tab,
+            aria_label="病历分类",
+        ),
+        *outside,
+        wrap="wrap",
+        spacing="3",
+        align="center",
+    )
+
+
+def _sign_button(row) -> rx.Component:
+    return rx.cond(
+        row.sign_status == "unsigned",
+        rx.button(
+            "签名",
+            size="1",
+            color_scheme="green",
+            disabled=~WorkbenchState.can_sign,
+            aria_label="签名 " + row.patient_name + " " + row.record_no,
+            on_click=SignFlowState.begin([row.id]),
+        ),
+        rx.text("已签名", size="1", color_scheme="gray"),
+    )
+
+
 @template("医生工作")
 def workbench_page() -> rx.Component:
+    doctor = WorkbenchState.user_role == Role.DOCTOR
     return rx.vstack(
+        kpi_strip(),
         esign_banner(),
-        filters_bar(),
+        tab_bar(),
+        rx.hstack(
+            filters_bar(),
+            rx.cond(
+                doctor & (WorkbenchState.tab != "signed"),
+                rx.button(
+                    "批量签名",
+                    color_scheme="green",
+                    disabled=~WorkbenchState.can_sign
+                    | (WorkbenchState.selected.length() == 0),
+                    on_click=SignFlowState.begin(WorkbenchState.selected),
+                ),
+            ),
+            rx.cond(
+                WorkbenchState.selected.length() > 0,
+                rx.text(f"已选 {WorkbenchState.selected.length()} 条", size="2"),
+            ),
+            wrap="wrap",
+            spacing="4",
+            align="center",
+            width="100%",
+        ),
         rx.cond(
             WorkbenchState.error != "",
             rx.callout(
@@ -184,13 +336,23 @@ def workbench_page() -> rx.Component:
                 role="alert",
             ),
         ),
-        records_table(WorkbenchState.rows, "病历列表"),
+        records_table(
+            WorkbenchState.rows,
+            "病历列表",
+            selectable=doctor & WorkbenchState.can_sign,
+            selected=WorkbenchState.selected,
+            on_toggle=WorkbenchState.toggle,
+            on_toggle_page=WorkbenchState.toggle_page,
+            all_selected=WorkbenchState.all_selected,
+            actions=_sign_button,
+        ),
         pager(
             WorkbenchState.total,
             WorkbenchState.page,
             WorkbenchState.pages,
             WorkbenchState.go_page,
         ),
+        sign_dialogs(),
         width="100%",
         spacing="3",
     )
