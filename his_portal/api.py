@@ -1,7 +1,10 @@
 """HTTP routes that are not pages: the CA certificate and its CRL (public by nature:
-PDF validators fetch them from the URL written in every certificate)."""
+PDF validators fetch them from the URL written in every certificate), and signed
+record PDFs behind short-lived tickets issued by the app."""
 
 from __future__ import annotations
+
+import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,6 +13,7 @@ from starlette.routing import Route
 
 from his_portal import db, deps, routes
 from his_portal.services import certificates, pki
+from his_portal.settings import get_settings
 
 
 def crl(_request: Request) -> Response:
@@ -32,4 +36,31 @@ def ca_certificate(_request: Request) -> Response:
     return Response(pem, media_type="application/x-x509-ca-cert")
 
 
-api = Starlette(routes=[Route(routes.CRL, crl), Route(routes.CA_CERT, ca_certificate)])
+def signed_pdf(request: Request) -> Response:
+    """A signed record PDF, shown inline; only with a valid ticket from the app."""
+    query = request.query_params
+    ok = deps.check_ticket(
+        request.url.path, query.get("exp", ""), query.get("sig", ""), now=time.time()
+    )
+    if not ok:
+        return PlainTextResponse(
+            "链接无效或已过期，请回到系统中重新打开", status_code=403
+        )
+    base = (get_settings().data_dir / "signed").resolve()
+    target = (base / request.path_params["file"]).resolve()
+    if base not in target.parents or not target.is_file():
+        return PlainTextResponse("文件不存在", status_code=404)
+    return Response(
+        target.read_bytes(),
+        media_type="application/pdf",
+        headers={"Content-Disposition": "inline", "Cache-Control": "private, no-store"},
+    )
+
+
+api = Starlette(
+    routes=[
+        Route(routes.CRL, crl),
+        Route(routes.CA_CERT, ca_certificate),
+        Route(routes.SIGNED_FILES + "/{file:path}", signed_pdf),
+    ]
+)

@@ -13,6 +13,7 @@ PROFILE = "/me"
 SEARCH = "/search"
 CRL = "/pki/crl"
 DEV_SMS = "/dev/sms"
+SIGNED_FILES = "/files/signed"
 CONFIRM = "/confirm/[qr]"
 CA_CERT = "/pki/ca.crt"
 

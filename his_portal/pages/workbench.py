@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 import reflex as rx
 
-from his_portal import db, routes
+from his_portal import db, deps, routes
 from his_portal.components.records_table import pager, records_table
 from his_portal.components.sign_dialogs import sign_dialogs
 from his_portal.models import Role, SignStatus
 from his_portal.pages.sign_flow import SignFlowState
-from his_portal.services import identity, records
-from his_portal.settings import clinic_zone
+from his_portal.services import identity, record_signing, records
+from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 from his_portal.template import template
 
@@ -50,6 +51,7 @@ class WorkbenchState(AuthState):
     esign_state: str = ""
     selected: list[int] = []
     kpis: dict[str, str] = {}
+    details: dict[str, str] = {}
 
     @rx.var
     def can_sign(self) -> bool:
@@ -118,6 +120,69 @@ class WorkbenchState(AuthState):
     @rx.event
     def search(self):
         return self._load(1)
+
+    def _signed(self, record_id: int):
+        viewer = self._require(Role.DOCTOR, Role.MANAGER)
+        if viewer is None:
+            return None
+        with db.session() as session:
+            return record_signing.signed_document(
+                session=session, viewer=viewer, record_id=record_id, zone=clinic_zone()
+            )
+
+    @rx.event
+    def view_pdf(self, record_id: int):
+        """Open the signed PDF in a new tab, through a 5-minute ticket."""
+        try:
+            doc = self._signed(record_id)
+        except (PermissionError, record_signing.SigningRefused) as exc:
+            return rx.toast.error(getattr(exc, "message", str(exc)))
+        if doc is None:
+            return AuthState.guard
+        path = f"{routes.SIGNED_FILES}/{doc.file_name}"
+        ticket = deps.file_ticket(path, now=time.time())
+        return rx.redirect(f"{path}?{ticket}", is_external=True)
+
+    @rx.event
+    def download_pdf(self, record_id: int):
+        try:
+            doc = self._signed(record_id)
+        except (PermissionError, record_signing.SigningRefused) as exc:
+            return rx.toast.error(getattr(exc, "message", str(exc)))
+        if doc is None:
+            return AuthState.guard
+        data = (get_settings().data_dir / "signed" / doc.file_name).read_bytes()
+        return rx.download(
+            data=data, filename=doc.download_name, mime_type="application/pdf"
+        )
+
+    @rx.event
+    def show_details(self, record_id: int):
+        try:
+            doc = self._signed(record_id)
+        except (PermissionError, record_signing.SigningRefused) as exc:
+            return rx.toast.error(getattr(exc, "message", str(exc)))
+        if doc is None:
+            return AuthState.guard
+        zone = clinic_zone()
+        self.details = {
+            "文件": doc.download_name,
+            "版本": str(doc.version),
+            "签署者": doc.signer,
+            "签署时间": doc.signed_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+            "证书序列号": doc.cert_serial,
+            "签章": {"personal": "个性签章"}.get(doc.seal_kind, "系统签名"),
+            "意愿校验": {"sms": "短信验证码", "qr": "微信扫码人脸识别"}.get(
+                doc.method, doc.method
+            ),
+            "文件SHA-256": doc.sha256,
+            "签名格式": "PAdES B-T（ETSI.CAdES.detached，SHA-256，RFC 3161 时间戳）",
+        }
+        return None
+
+    @rx.event
+    def close_details(self):
+        self.details = {}
 
     @rx.event
     def after_signing(self):
@@ -284,18 +349,75 @@ def tab_bar() -> rx.Component:
     )
 
 
+def _signed_actions(row) -> rx.Component:
+    label = " " + row.patient_name + " " + row.record_no
+    return rx.hstack(
+        rx.button(
+            "查看",
+            size="1",
+            variant="soft",
+            aria_label="查看签名文件" + label,
+            on_click=WorkbenchState.view_pdf(row.id),
+        ),
+        rx.button(
+            "下载",
+            size="1",
+            variant="soft",
+            aria_label="下载签名文件" + label,
+            on_click=WorkbenchState.download_pdf(row.id),
+        ),
+        rx.button(
+            "详情",
+            size="1",
+            variant="soft",
+            aria_label="签名详情" + label,
+            on_click=WorkbenchState.show_details(row.id),
+        ),
+        spacing="1",
+    )
+
+
 def _sign_button(row) -> rx.Component:
     return rx.cond(
         row.sign_status == "unsigned",
-        rx.button(
-            "签名",
-            size="1",
-            color_scheme="green",
-            disabled=~WorkbenchState.can_sign,
-            aria_label="签名 " + row.patient_name + " " + row.record_no,
-            on_click=SignFlowState.begin([row.id]),
+        rx.cond(
+            WorkbenchState.user_role == Role.DOCTOR,
+            rx.button(
+                "签名",
+                size="1",
+                color_scheme="green",
+                disabled=~WorkbenchState.can_sign,
+                aria_label="签名 " + row.patient_name + " " + row.record_no,
+                on_click=SignFlowState.begin([row.id]),
+            ),
         ),
-        rx.text("已签名", size="1", color_scheme="gray"),
+        _signed_actions(row),
+    )
+
+
+def details_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("签名详情"),
+            rx.data_list.root(
+                rx.foreach(
+                    WorkbenchState.details,
+                    lambda item: rx.data_list.item(
+                        rx.data_list.label(item[0]),
+                        rx.data_list.value(item[1], word_break="break-all"),
+                    ),
+                )
+            ),
+            rx.hstack(
+                rx.button(
+                    "关闭", variant="soft", on_click=WorkbenchState.close_details
+                ),
+                justify="end",
+                margin_top="16px",
+            ),
+            max_width="640px",
+        ),
+        open=WorkbenchState.details.length() > 0,
     )
 
 
@@ -353,6 +475,7 @@ def workbench_page() -> rx.Component:
             WorkbenchState.go_page,
         ),
         sign_dialogs(),
+        details_dialog(),
         width="100%",
         spacing="3",
     )

@@ -22,6 +22,7 @@ from his_portal.services import certificates, idcard
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
 from his_portal.services.keyvault import decrypt_field, encrypt_field
+from his_portal.services.willingness import cancel_open
 
 __all__ = [
     "ID_PURPOSE",
@@ -172,6 +173,7 @@ def end_verification(
     row.verified_at = None
     row.verified_via = ""
     row.esign_enabled = False
+    cancel_open(session, user_id=row.user_id, now=now)
     return serial
 
 

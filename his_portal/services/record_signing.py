@@ -41,12 +41,14 @@ from his_portal.services.tsa import TimestampAuthority
 __all__ = [
     "RecordLocked",
     "SignOutcome",
+    "SignedView",
     "SignerKit",
     "SigningRefused",
     "load_signer",
     "record_document",
     "revoke_signature",
     "sign_record",
+    "signed_document",
     "signer_login",
     "update_record",
 ]
@@ -428,3 +430,60 @@ def signer_login(session: Session, record: MedicalRecord) -> str:
         return ""
     user = session.get(User, record.signer_id)
     return user.login_id if user else ""
+
+
+@dataclass(frozen=True)
+class SignedView:
+    """A signed version for the 已完善病历 list: where it is and its details."""
+
+    record_id: int
+    version: int
+    file_name: str
+    download_name: str
+    sha256: str
+    cert_serial: str
+    method: str
+    seal_kind: str
+    signed_at: datetime
+    signer: str
+
+
+def signed_document(
+    *, session: Session, viewer: CurrentUser, record_id: int, zone
+) -> SignedView:
+    """The current signed version of a record, for its doctor or a manager of its
+    clinic.
+
+    Raises:
+        PermissionError: Anyone else.
+        SigningRefused: The record has no signed version.
+    """
+    record = session.get(MedicalRecord, record_id)
+    allowed = record is not None and (
+        (viewer.role == "doctor" and record.doctor_id == viewer.id)
+        or (viewer.role == "manager" and record.clinic_id == viewer.clinic_id)
+    )
+    if not allowed:
+        raise PermissionError("无权查看该病历")
+    doc = session.exec(
+        select(SignedDocument)
+        .where(SignedDocument.record_id == record_id)
+        .order_by(SignedDocument.version.desc())
+    ).first()
+    if doc is None:
+        raise SigningRefused("该病历尚无签名文件")
+    patient = session.get(Patient, record.patient_id)
+    signer = session.get(User, doc.signer_id)
+    stamp = doc.signed_at.astimezone(zone).strftime("%Y%m%d%H%M%S")
+    return SignedView(
+        record_id=record_id,
+        version=doc.version,
+        file_name=doc.file_name,
+        download_name=f"{stamp}_{patient.name}_{patient.record_no}_{record.title}.pdf",
+        sha256=doc.sha256,
+        cert_serial=doc.cert_serial,
+        method=doc.method,
+        seal_kind=doc.seal_kind,
+        signed_at=doc.signed_at,
+        signer=signer.login_id if signer else "",
+    )

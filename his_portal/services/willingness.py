@@ -65,7 +65,6 @@ from his_portal.models import (
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
 from his_portal.services.idcard import mask_mobile
-from his_portal.services.identity import find_profile
 
 __all__ = [
     "CODE_TTL",
@@ -233,10 +232,16 @@ def _refuse(
     return WillingnessError(message)
 
 
+def _profile(session: Session, user_id: int) -> DoctorProfile | None:
+    # Not identity.find_profile: identity imports this module (cancel_open).
+    query = select(DoctorProfile).where(DoctorProfile.user_id == user_id)
+    return session.exec(query).first()
+
+
 def _signer(session: Session, user_id: int, role: str = Role.DOCTOR) -> DoctorProfile:
     if role != Role.DOCTOR:
         raise WillingnessError("只有医生可以签署病历")
-    profile = find_profile(session, user_id)
+    profile = _profile(session, user_id)
     if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
         raise WillingnessError("请先在个人中心完成实名认证，再签署病历")
     if not profile.esign_enabled:
@@ -550,7 +555,7 @@ def _qr_view(session: Session, row: Confirmation, now: datetime) -> QrView:
         .where(col(MedicalRecord.id).in_(ids))
         .order_by(MedicalRecord.id)
     ).all()
-    profile = find_profile(session, row.user_id)
+    profile = _profile(session, row.user_id)
     name = profile.name if profile else ""
     status = _view(row, now).status
     return QrView(name, len(ids), tuple(numbers), status, row.expires_at)
@@ -672,7 +677,7 @@ def consume(
         message = "意愿校验已超过10分钟有效期，请重新进行意愿校验"
         raise _refuse(session, actor, row.id, "expired", message)
     _signer(session, user.id, user.role)
-    unused = ()
+    unused = (_T.status == "confirmed", _T.used_at.is_(None))
     if not _update(session, row, *unused, status="used", used_at=now):
         session.rollback()  # a concurrent consume won
         raise _refuse(session, actor, row.id, "reused", MSG_REUSED)

@@ -272,3 +272,37 @@ def test_the_whole_lifecycle_leaves_an_intact_audit_chain(clinic):
         "identity.revoked",
     ]
     assert verify_chain(session=clinic).ok
+
+
+def test_revoking_cancels_open_signing_confirmations(clinic):
+    from his_portal.models import Confirmation, MedicalRecord
+    from his_portal.services import seals, willingness
+
+    save(clinic)
+    verify(clinic)
+    doctor = user_by_login(clinic, DOCTOR)
+    seals.set_esign(
+        session=clinic,
+        user=doctor,
+        enabled=True,
+        actor=Actor(),
+        now=NOW + timedelta(minutes=1),
+    )
+    record = clinic.exec(
+        select(MedicalRecord).where(MedicalRecord.doctor_id == doctor.id)
+    ).first()
+    started = willingness.start(
+        clinic,
+        user=doctor,
+        session_token="t",
+        method="sms",
+        record_ids=[record.id],
+        secret=b"s" * 32,
+        now=NOW + timedelta(minutes=1),
+    )
+    verification.revoke_verification(
+        session=clinic, user=doctor, actor=Actor(), now=NOW + timedelta(minutes=2)
+    )
+    row = clinic.get(Confirmation, started.confirmation_id)
+    clinic.refresh(row)
+    assert row.status == "cancelled"
