@@ -1,0 +1,161 @@
+"""Daily work in Chromium: 待完善病历 → tick two → 批量签名 → 短信 code from /dev/sms →
+签署 → rows 已签名/过期时间/签署者/已完成 → the PDF validates; then the QR path with
+the phone page in a second browser context."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+
+import zxingcpp
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_auth_journeys import LIU, LIU_NO, login, shot
+
+ZHENG_ID = "310101198503120014"
+GUO, GUO_NO = "郭少青", "P120111190005083"
+
+
+def ready_to_sign(page: Page) -> None:
+    """郑程: profile, 实名认证 and 电子签名 on (whatever earlier tests left)."""
+    page.get_by_role("link", name="个人中心").click()
+    page.get_by_label("* 证件号码:").fill(ZHENG_ID)
+    page.get_by_label("* 联系手机:").fill("13800138000")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_label("* 证件号码:")).to_have_attribute(
+        "placeholder", re.compile("已保存")
+    )
+    page.get_by_role("tab", name="实名认证").click()
+    verify = page.get_by_role("button", name="一键实名认证")
+    if verify.is_visible():
+        verify.click()
+    expect(page.get_by_text("通过", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="个性设置").click()
+    switch = page.get_by_role("switch")
+    if switch.get_attribute("aria-checked") != "true":
+        switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.get_by_role("link", name="医生工作").click()
+    expect(page.get_by_role("main").get_by_text("电子签名已开启")).to_be_visible()
+
+
+def row(page: Page, record_no: str):
+    return page.locator("main table tbody tr", has_text=record_no)
+
+
+def test_batch_signing_with_an_sms_code(page: Page, tmp_path):
+    login(page, "sh-feihuan@8112", "/workbench")
+    ready_to_sign(page)
+    expect(row(page, LIU_NO)).to_be_visible()
+    page.get_by_role("checkbox", name=f"选择 {LIU} {LIU_NO}").click()
+    page.get_by_role("checkbox", name=f"选择 {GUO} {GUO_NO}").click()
+    expect(page.get_by_text("已选 2 条")).to_be_visible()
+    page.get_by_role("button", name="批量签名").click()
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("签名动作真实意愿校验")).to_be_visible()
+    expect(
+        dialog.get_by_text("意愿校验是证明病历的签署是得到您自己知晓和认可的")
+    ).to_be_visible()
+    dialog.get_by_role("button", name="获取验证码").click()
+    expect(dialog.get_by_text("验证码已发送至 138****8000")).to_be_visible()
+    expect(
+        dialog.get_by_role("button", name=re.compile("秒后重新获取"))
+    ).to_be_disabled()
+
+    outbox = page.context.new_page()
+    outbox.goto("/dev/sms")
+    message = outbox.locator("tbody tr").first
+    expect(message).to_contain_text("您正在签署2份病历")
+    code = re.search(r"验证码(\d{6})", message.inner_text()).group(1)
+    outbox.close()
+
+    dialog.get_by_label("验证码").fill("000000" if code != "000000" else "111111")
+    dialog.get_by_role("button", name="确认").click()
+    expect(dialog.get_by_text("验证码错误，还可尝试4次")).to_be_visible()
+    dialog.get_by_label("验证码").fill(code)
+    dialog.get_by_role("button", name="确认").click()
+
+    signing = page.get_by_role("dialog")
+    expect(signing.get_by_text("签约主体：郑程")).to_be_visible()
+    expect(signing.get_by_role("img", name="签署内容预览")).to_be_visible()
+    signing.get_by_role("radio", name="系统签名").click()
+    signing.get_by_role("button", name="下一份").click()
+    expect(signing.get_by_text("2 / 2")).to_be_visible()
+    shot(page, "signing-dialog.png")
+    signing.get_by_role("button", name="签署", exact=True).click()
+    expect(signing.get_by_text("签署进度：2 / 2")).to_be_visible(timeout=60_000)
+    shot(page, "signing-done.png")
+    signing.get_by_role("button", name="关闭").click()
+
+    page.get_by_role("radio", name="已完善病历").click()
+    for number in (LIU_NO, GUO_NO):
+        cells = row(page, number)
+        expect(cells).to_contain_text("已签名")
+        expect(cells).to_contain_text("sh-feihuan@8112")
+        expect(cells).to_contain_text("已完成")
+        expect(cells).to_contain_text(
+            re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+        )
+    shot(page, "signed-rows.png")
+    with page.expect_download() as download:
+        page.get_by_role("button", name=f"下载签名文件 {LIU} {LIU_NO}").click()
+    pdf = tmp_path / "signed.pdf"
+    download.value.save_as(pdf)
+    out = subprocess.run(["pdfsig", pdf], capture_output=True, text=True, check=False)
+    assert "Signature is Valid." in out.stdout and "Total document signed" in out.stdout
+    assert "ETSI.CAdES.detached" in out.stdout
+    text = subprocess.run(
+        ["pdftotext", pdf, "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert LIU in text and LIU_NO in text
+
+
+def test_signing_through_the_qr_code_and_the_phone(page: Page, browser, app_url):
+    login(page, "sh-feihuan@8112", "/workbench")
+    ready_to_sign(page)
+    first = page.locator("main table tbody tr").first
+    expect(first).to_contain_text("未签名")
+    record_no = first.locator("td").nth(2).inner_text().strip()
+    first.get_by_role("button", name=re.compile("^签名 ")).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="微信人脸识别认证").click()
+    dialog.get_by_role("button", name="点击生成二维码").click()
+    qr = dialog.get_by_role("img", name="签名确认二维码")
+    expect(qr).to_be_visible()
+    first_code = qr.get_attribute("src")
+    dialog.get_by_role("button", name="点击重新生成").click()
+    expect(qr).not_to_have_attribute("src", first_code)
+
+    phone_url = qr_target(page)
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=app_url, locale="zh-CN"
+    )
+    mobile = phone.new_page()
+    mobile.goto(phone_url)
+    expect(mobile.get_by_text("签署医生：郑程")).to_be_visible()
+    expect(mobile.get_by_text("病历号 " + record_no)).to_be_visible()
+    shot(mobile, "phone-confirm.png")
+    mobile.get_by_role("button", name="开始人脸识别并确认签署").click()
+    expect(mobile.get_by_text("已确认，请回到电脑上继续签署")).to_be_visible()
+    phone.close()
+
+    signing = page.get_by_role("dialog")
+    expect(signing.get_by_text("签约主体：郑程")).to_be_visible(timeout=20_000)
+    signing.get_by_role("button", name="签署", exact=True).click()
+    expect(signing.get_by_text("签署进度：1 / 1")).to_be_visible(timeout=60_000)
+    signing.get_by_role("button", name="关闭").click()
+    page.get_by_role("radio", name="已完善病历").click()
+    expect(row(page, record_no).first).to_contain_text("已签名")
+
+
+def qr_target(page: Page) -> str:
+    """Read the QR code shown on the desktop, as the phone's camera would."""
+    src = page.locator('img[alt="签名确认二维码"]').get_attribute("src")
+    image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+    [found] = zxingcpp.read_barcodes(image)
+    assert found.text.startswith("http"), found.text
+    return "/" + found.text.split("/", 3)[3]
