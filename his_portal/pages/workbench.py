@@ -52,10 +52,8 @@ class WorkbenchState(AuthState):
     selected: list[int] = []
     kpis: dict[str, str] = {}
     details: dict[str, str] = {}
-
-    @rx.var
-    def can_sign(self) -> bool:
-        return self.user_role == Role.DOCTOR and self.esign_state == "on"
+    # Set on load (not a computed var: it would depend on the parent's user_role).
+    can_sign: bool = False
 
     @rx.var
     def page_selectable(self) -> list[int]:
@@ -115,6 +113,7 @@ class WorkbenchState(AuthState):
                 if view.status == "verified"
                 else "unverified"
             )
+        self.can_sign = user is not None and self.esign_state == "on"
         return self._load(1)
 
     @rx.event

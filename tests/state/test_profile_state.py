@@ -9,20 +9,13 @@ from sqlmodel import Session, select
 
 from his_portal import db, routes
 from his_portal.adapters.identity import DEMO_WANG_ID
-from his_portal.cli import init
 from his_portal.models import DoctorProfile, User
 from his_portal.pages.admin import AdminState
 from his_portal.pages.profile import ProfileState
 from tests.conftest import token_for
 from tests.state.test_states import make
 
-pytestmark = pytest.mark.usefixtures("app_db")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def clinic_ca(app_db):
-    """`cli init` creates the KEK and the CA (and leaves the loaded demo data)."""
-    assert init() == 0
+pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
 
 
 def fill(state: ProfileState, **values: str) -> None:

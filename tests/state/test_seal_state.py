@@ -15,11 +15,9 @@ from his_portal import routes
 from his_portal.pages.profile import ProfileState
 from his_portal.pages.seal_settings import SealState
 from tests.services.seal_synthetic import synthetic_photo
-from tests.state.test_profile_state import clinic_ca  # noqa: F401
 from tests.state.test_states import make, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
-ZHENG_ID = "310101198503120014"
 
 
 def photo_bytes(seed: int = 5) -> bytes:
@@ -34,29 +32,14 @@ def upload(state: SealState, data: bytes, name: str = "sign.jpg"):
     return asyncio.run(state.handle_upload(files))
 
 
-@pytest.fixture(scope="module")
-def token() -> str:
-    """郑程, verified through the 个人中心 handlers."""
-    token = token_for("sh-feihuan@8112")
-    profile = make(ProfileState, token=token, path=routes.PROFILE)
-    profile.on_load()
-    if profile.status != "verified":
-        profile.set_field("id_number", ZHENG_ID)
-        profile.set_field("mobile", "13800138000")
-        profile.save({})
-        profile.verify()
-    assert profile.status == "verified"
-    return token
-
-
 def seal_state(token: str) -> SealState:
     state = make(SealState, token=token, path=routes.PROFILE)
     state.on_load()
     return state
 
 
-def test_upload_preview_save_and_switch_on(token):
-    state = seal_state(token)
+def test_upload_preview_save_and_switch_on(zheng_token):
+    state = seal_state(zheng_token)
     assert state.verified and state.system_url.startswith("data:image/png;base64,")
     state.open_editor()
     upload(state, photo_bytes())
@@ -83,8 +66,10 @@ def test_upload_preview_save_and_switch_on(token):
         (b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024), "图片不能超过10MB"),
     ],
 )
-def test_bad_uploads_get_a_message_and_keep_the_previous_seal(token, data, message):
-    state = seal_state(token)
+def test_bad_uploads_get_a_message_and_keep_the_previous_seal(
+    zheng_token, data, message
+):
+    state = seal_state(zheng_token)
     before = state.seal_url
     state.open_editor()
     upload(state, data)
@@ -106,7 +91,7 @@ def test_a_white_photo_has_no_ink():
     assert "未识别到签名笔迹" in state.error and state.result_url == ""
 
 
-def test_signature_pad_drawing_becomes_the_seal(token):
+def test_signature_pad_drawing_becomes_the_seal(zheng_token):
     canvas = Image.new("RGB", (720, 260), "white")
     from PIL import ImageDraw
 
@@ -115,7 +100,7 @@ def test_signature_pad_drawing_becomes_the_seal(token):
     )
     out = io.BytesIO()
     canvas.save(out, format="PNG")
-    state = seal_state(token)
+    state = seal_state(zheng_token)
     state.open_editor()
     state.save_pad("")
     assert state.error == "请先在签名板上写下您的签名"

@@ -1,0 +1,94 @@
+"""签名 / 批量签名 handlers: who may start, the code check, and the workbench rows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import Session, select
+
+from his_portal import db, routes
+from his_portal.models import MedicalRecord, Patient, SmsMessage
+from his_portal.pages.sign_flow import SignFlowState
+from his_portal.pages.workbench import WorkbenchState
+from tests.state.test_states import make, token_for
+
+pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
+
+
+def record_id(record_no: str) -> int:
+    with Session(db.get_engine()) as session:
+        return session.exec(
+            select(MedicalRecord.id).join(Patient).where(Patient.record_no == record_no)
+        ).first()
+
+
+@pytest.fixture
+def doctor_token(zheng_token):
+    """郑程 verified with 电子签名 on."""
+    from his_portal.pages.seal_settings import SealState
+
+    seal = make(SealState, token=zheng_token, path=routes.PROFILE)
+    seal.on_load()
+    if not seal.esign:
+        seal.set_esign(True)
+    assert seal.esign
+    return zheng_token
+
+
+def test_another_doctors_record_cannot_even_start(doctor_token):
+    state = make(SignFlowState, token=doctor_token, path=routes.WORKBENCH)
+    state.begin([record_id("P111220000601")])  # 王莉's patient 张三
+    assert state.step == ""
+
+
+def test_a_manager_cannot_start_signing():
+    state = make(
+        SignFlowState, token=token_for("sh-manager@8112"), path=routes.WORKBENCH
+    )
+    assert state.begin([record_id("P120111201801313")]) is not None
+    assert state.step == ""
+
+
+def test_sms_code_wrong_then_right_opens_the_signing_step(doctor_token):
+    state = make(SignFlowState, token=doctor_token, path=routes.WORKBENCH)
+    state.begin([record_id("P120111190005083")])
+    assert state.step == "willing" and state.mobile_masked == "138****8000"
+    state.send_code()
+    assert state.resend_in > 50
+    with Session(db.get_engine()) as session:
+        body = session.exec(
+            select(SmsMessage.body).order_by(SmsMessage.id.desc())
+        ).first()
+    code = re.search(r"验证码(\d{6})", body).group(1)
+    state.set_code("12345")
+    state.confirm_code()
+    assert state.message == "请输入6位数字验证码" and state.step == "willing"
+    state.set_code("000000" if code != "000000" else "111111")
+    state.confirm_code()
+    assert "验证码错误" in state.message and state.step == "willing"
+    state.set_code(code)
+    state.confirm_code()
+    assert state.step == "sign" and state.preview.startswith("data:image/png;base64,")
+    assert state.file_names[0].endswith("_郭少青_P120111190005083_美学修复")
+    state.choose_seal("personal")
+    state.close()
+    assert state.step == ""
+
+
+def test_workbench_selection_only_takes_unsigned_rows_of_the_page(doctor_token):
+    state = make(WorkbenchState, token=doctor_token, path=routes.WORKBENCH)
+    state.on_load()
+    assert state.can_sign and state.kpis["今日接诊"].isdigit()
+    state.toggle_page()
+    assert (
+        sorted(state.selected) == sorted(state.page_selectable) and state.all_selected
+    )
+    state.toggle(999_999)
+    assert 999_999 not in state.selected
+    state.toggle_page()
+    assert state.selected == []
+    state.set_tab("signed")
+    assert all(row.sign_status == "signed" for row in state.rows)
+    state.set_tab("nonsense")
+    assert state.tab == "signed"
