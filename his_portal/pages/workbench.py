@@ -13,6 +13,7 @@ from his_portal.components.sign_dialogs import sign_dialogs
 from his_portal.models import Role, SignStatus
 from his_portal.pages.sign_flow import SignFlowState
 from his_portal.services import identity, record_signing, records
+from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 from his_portal.template import template
@@ -52,6 +53,7 @@ class WorkbenchState(AuthState):
     selected: list[int] = []
     kpis: dict[str, str] = {}
     details: dict[str, str] = {}
+    revoke_target: int = 0
     # Set on load (not a computed var: it would depend on the parent's user_role).
     can_sign: bool = False
 
@@ -175,6 +177,7 @@ class WorkbenchState(AuthState):
                 doc.method, doc.method
             ),
             "文件SHA-256": doc.sha256,
+            "签名版本": "；".join(doc.history),
             "签名格式": "PAdES B-T（ETSI.CAdES.detached，SHA-256，RFC 3161 时间戳）",
         }
         return None
@@ -182,6 +185,37 @@ class WorkbenchState(AuthState):
     @rx.event
     def close_details(self):
         self.details = {}
+
+    @rx.event
+    def ask_revoke(self, record_id: int):
+        self.revoke_target = record_id
+
+    @rx.event
+    def cancel_revoke(self):
+        self.revoke_target = 0
+
+    @rx.event
+    def revoke(self):
+        """撤销签名: a new version opens for amending; the signed one is kept."""
+        user = self._require(Role.DOCTOR)
+        if user is None:
+            return AuthState.guard
+        ip, agent = self._client()
+        try:
+            with db.session() as session:
+                record_signing.revoke_signature(
+                    session=session,
+                    user=user,
+                    record_id=self.revoke_target,
+                    reason="医生撤销签名以修改病历",
+                    actor=Actor(user.id, user.login_id, ip, agent),
+                )
+        except record_signing.SigningRefused as exc:
+            self.revoke_target = 0
+            return rx.toast.error(exc.message)
+        self.revoke_target = 0
+        self._load(self.page)
+        return rx.toast.success("已撤销签名：病历已生成新版本，修改后请重新签名")
 
     @rx.event
     def after_signing(self):
@@ -365,6 +399,17 @@ def _signed_actions(row) -> rx.Component:
             aria_label="下载签名文件" + label,
             on_click=WorkbenchState.download_pdf(row.id),
         ),
+        rx.cond(
+            (WorkbenchState.user_role == Role.DOCTOR) & row.amendable,
+            rx.button(
+                "撤销签名",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                aria_label="撤销签名" + label,
+                on_click=WorkbenchState.ask_revoke(row.id),
+            ),
+        ),
         rx.button(
             "详情",
             size="1",
@@ -391,6 +436,34 @@ def _sign_button(row) -> rx.Component:
             ),
         ),
         _signed_actions(row),
+    )
+
+
+def revoke_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("撤销签名"),
+            rx.alert_dialog.description(
+                "撤销后病历解除锁定并生成新版本，修改后需重新签名；"
+                "已签名的版本和签名文件会保留并可查阅。"
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "取消", variant="soft", on_click=WorkbenchState.cancel_revoke
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "确认撤销", color_scheme="red", on_click=WorkbenchState.revoke
+                    )
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="16px",
+            ),
+        ),
+        open=WorkbenchState.revoke_target != 0,
     )
 
 
@@ -475,6 +548,7 @@ def workbench_page() -> rx.Component:
         ),
         sign_dialogs(),
         details_dialog(),
+        revoke_dialog(),
         width="100%",
         spacing="3",
     )

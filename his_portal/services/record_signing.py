@@ -446,6 +446,7 @@ class SignedView:
     seal_kind: str
     signed_at: datetime
     signer: str
+    history: tuple[str, ...] = ()
 
 
 def signed_document(
@@ -465,11 +466,12 @@ def signed_document(
     )
     if not allowed:
         raise PermissionError("无权查看该病历")
-    doc = session.exec(
+    versions = session.exec(
         select(SignedDocument)
         .where(SignedDocument.record_id == record_id)
         .order_by(SignedDocument.version.desc())
-    ).first()
+    ).all()
+    doc = versions[0] if versions else None
     if doc is None:
         raise SigningRefused("该病历尚无签名文件")
     patient = session.get(Patient, record.patient_id)
@@ -486,4 +488,9 @@ def signed_document(
         seal_kind=doc.seal_kind,
         signed_at=doc.signed_at,
         signer=signer.login_id if signer else "",
+        history=tuple(
+            f"第{v.version}版 {v.signed_at.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+            + ("（已撤销，保留存档）" if v.superseded_at else "")
+            for v in versions
+        ),
     )

@@ -14,7 +14,15 @@ from sqlalchemy import case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
 
-from his_portal.models import Clinic, MedicalRecord, Patient, Role, SignStatus, User
+from his_portal.models import (
+    Clinic,
+    MedicalRecord,
+    Patient,
+    Role,
+    SignStatus,
+    User,
+    utcnow,
+)
 from his_portal.services.auth import CurrentUser
 
 __all__ = [
@@ -61,6 +69,7 @@ class RecordRow:
     lock_status: str
     amend_until: str = ""
     signer: str = ""
+    amendable: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ def list_records(
     if filters.sign_status is not None:
         query = query.where(MedicalRecord.sign_status == filters.sign_status)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    now = utcnow()
     size = min(max(filters.page_size, 1), MAX_PAGE_SIZE)
     page = max(1, filters.page)
     rows = session.exec(
@@ -155,6 +165,7 @@ def list_records(
                 sign_status=record.sign_status,
                 lock_status=record.lock_status,
                 amend_until=_stamp(record.amend_until, zone),
+                amendable=record.amend_until is not None and record.amend_until > now,
                 signer=signer_login or "",
             )
             for record, patient, doctor, clinic, signer_login in rows

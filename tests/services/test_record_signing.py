@@ -270,3 +270,39 @@ def test_one_changed_byte_is_detected(ready, tmp_path):
     assert validate_with_pdfsig(bytes(pdf)).signatures[0].signature_status != (
         "Signature is Valid."
     )
+
+
+def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path):
+    record = record_of(ready, "P120111201801313")
+    assert sign(ready, record.id, tmp_path).ok
+    doctor = user_by_login(ready, DOCTOR)
+    record_signing.revoke_signature(
+        session=ready,
+        user=doctor,
+        record_id=record.id,
+        reason="补充",
+        actor=ACTOR,
+        now=T + timedelta(hours=1),
+    )
+    assert sign(ready, record.id, tmp_path, now=T + timedelta(hours=2)).ok
+    view = record_signing.signed_document(
+        session=ready, viewer=doctor, record_id=record.id, zone=ZONE
+    )
+    assert view.version == 2 and view.signer == DOCTOR
+    assert view.download_name.endswith("_刘作榛_P120111201801313_口腔检查.pdf")
+    assert len(view.history) == 2 and "已撤销" in view.history[1]
+    manager = user_by_login(ready, "sh-manager@8112")
+    assert (
+        record_signing.signed_document(
+            session=ready, viewer=manager, record_id=record.id, zone=ZONE
+        ).version
+        == 2
+    )
+    for other in ("sh-wangli@8112", "sh-admin@8112"):
+        with pytest.raises(PermissionError):
+            record_signing.signed_document(
+                session=ready,
+                viewer=user_by_login(ready, other),
+                record_id=record.id,
+                zone=ZONE,
+            )
