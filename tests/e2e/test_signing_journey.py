@@ -113,6 +113,13 @@ def test_batch_signing_with_an_sms_code(page: Page, tmp_path):
     ).stdout
     assert LIU in text and LIU_NO in text
 
+    # 撤销签名 within the window: the record reopens as a new version to sign again.
+    page.get_by_role("button", name=f"撤销签名 {GUO} {GUO_NO}").click()
+    page.get_by_role("button", name="确认撤销").click()
+    expect(row(page, GUO_NO)).to_have_count(0)
+    page.get_by_role("radio", name="待完善病历").click()
+    expect(row(page, GUO_NO)).to_contain_text("未完成")
+
 
 def test_signing_through_the_qr_code_and_the_phone(page: Page, browser, app_url):
     login(page, "sh-feihuan@8112", "/workbench")
