@@ -107,3 +107,10 @@ def pg_url():
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser journeys last: Playwright's sync API keeps an asyncio loop running in
+    the main thread while the browser is open, which breaks later asyncio.run() calls
+    (pyHanko's validator, upload handlers)."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))

@@ -36,7 +36,9 @@ MENU = (
     "个人中心",
 )
 OUTSIDE_PRODUCT = ("现场咨询", "患者中心", "预约中心", "库存中心", "报表中心")
+# The checkbox column has no text; the rest exactly as the issue lists them.
 RECORD_COLUMNS = (
+    "",
     "签署状态",
     "姓名",
     "病历号",
@@ -44,7 +46,10 @@ RECORD_COLUMNS = (
     "医生",
     "挂号项目",
     "创建时间",
+    "过期时间",
+    "签署者",
     "锁定状态",
+    "操作",
 )
 LIU = "刘作榛"
 LIU_NO = "P120111201801313"
