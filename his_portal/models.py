@@ -296,3 +296,18 @@ class SignedDocument(Table, table=True):
     signer_id: int = Field(foreign_key="user.id")
     signed_at: datetime
     superseded_at: datetime | None = None
+
+
+class Appointment(Table, table=True):
+    """今日预约: a booked visit (from the clinic's 预约中心)."""
+
+    __table_args__ = (
+        sa.Index("ix_appointment_doctor_time", "doctor_id", "scheduled_at"),
+    )
+
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    doctor_id: int = Field(foreign_key="user.id")
+    clinic_id: int = Field(foreign_key="clinic.id")
+    scheduled_at: datetime
+    visit_item: str = Field(max_length=50)
+    status: str = Field(default="booked", max_length=16)

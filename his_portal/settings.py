@@ -94,6 +94,7 @@ class Settings:
         amend_days: 过期时间: how long after signing the signer may 撤销签名 to amend.
         sms_provider: ``demo`` (outbox page /dev/sms) or ``aliyun``.
         sms_config: The Aliyun provider's fields (``HIS_SMS_<FIELD>`` variables).
+        tsa_url: An external RFC 3161 timestamp authority; empty: the clinic's own.
     """
 
     data_dir: Path
@@ -116,6 +117,7 @@ class Settings:
     amend_days: int = 7
     sms_provider: str = "demo"
     sms_config: tuple[tuple[str, str], ...] = ()
+    tsa_url: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -163,6 +165,7 @@ class Settings:
                 for field in SMS_FIELDS
                 if env.get(f"HIS_SMS_{field.upper()}")
             ),
+            tsa_url=env.get("HIS_TSA_URL", ""),
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )

@@ -330,6 +330,7 @@ class SignFlowState(AuthState):
                     user=user,
                     kek=deps.kek(),
                     now=datetime.now(clinic_zone()),
+                    tsa_url=settings.tsa_url,
                 )
         except record_signing.SigningRefused as exc:
             async with self:

@@ -30,8 +30,14 @@ def _parse_day(value: str, label: str) -> date:
         raise ValueError(f"{label}格式不正确，应为 年-月-日") from None
 
 
-TABS = {"today": "今日就诊", "pending": "待完善病历", "signed": "已完善病历"}
-OUTSIDE_TABS = ("今日预约", "今日回访", "已完善病历(医网信)", "收入", "投诉记录")
+TABS = {
+    "today": "今日就诊",
+    "appointments": "今日预约",
+    "pending": "待完善病历",
+    "signed": "已完善病历",
+}
+OUTSIDE_TABS = ("今日回访", "已完善病历(医网信)", "收入", "投诉记录")
+APPOINTMENT_COLUMNS = ("预约时间", "姓名", "病历号", "挂号项目", "医生", "状态")
 TAB_STATUS = {
     "today": None,
     "pending": SignStatus.UNSIGNED,
@@ -53,6 +59,7 @@ class WorkbenchState(AuthState):
     selected: list[int] = []
     kpis: dict[str, str] = {}
     details: dict[str, str] = {}
+    appointments: list[records.AppointmentRow] = []
     revoke_target: int = 0
     # Set on load (not a computed var: it would depend on the parent's user_role).
     can_sign: bool = False
@@ -231,6 +238,15 @@ class WorkbenchState(AuthState):
         viewer = self._require(Role.DOCTOR, Role.MANAGER)
         if viewer is None:
             return AuthState.guard
+        if self.tab == "appointments":
+            with db.session() as session:
+                self.appointments = records.todays_appointments(
+                    session=session,
+                    viewer=viewer,
+                    now=datetime.now(clinic_zone()),
+                    zone=clinic_zone(),
+                )
+            return None
         today = _today()
         try:
             filters = records.RecordFilter(
@@ -382,6 +398,37 @@ def tab_bar() -> rx.Component:
     )
 
 
+def appointments_table() -> rx.Component:
+    def row(item) -> rx.Component:
+        return rx.table.row(
+            rx.table.cell(item.time),
+            rx.table.row_header_cell(item.patient_name),
+            rx.table.cell(item.record_no),
+            rx.table.cell(item.visit_item),
+            rx.table.cell(item.doctor_name),
+            rx.table.cell(item.status),
+        )
+
+    return rx.vstack(
+        rx.table.root(
+            rx.el.caption("今日预约", class_name="sr-only"),
+            rx.table.header(
+                rx.table.row(
+                    *(
+                        rx.table.column_header_cell(c, scope="col")
+                        for c in APPOINTMENT_COLUMNS
+                    )
+                )
+            ),
+            rx.table.body(rx.foreach(WorkbenchState.appointments, row)),
+            variant="surface",
+            width="100%",
+        ),
+        rx.text(f"共{WorkbenchState.appointments.length()}条"),
+        width="100%",
+    )
+
+
 def _signed_actions(row) -> rx.Component:
     label = " " + row.patient_name + " " + row.record_no
     return rx.hstack(
@@ -500,51 +547,61 @@ def workbench_page() -> rx.Component:
         kpi_strip(),
         esign_banner(),
         tab_bar(),
-        rx.hstack(
-            filters_bar(),
-            rx.cond(
-                doctor & (WorkbenchState.tab != "signed"),
-                rx.button(
-                    "批量签名",
-                    color_scheme="green",
-                    disabled=~WorkbenchState.can_sign
-                    | (WorkbenchState.selected.length() == 0),
-                    on_click=SignFlowState.begin(WorkbenchState.selected),
-                ),
-            ),
-            rx.cond(
-                WorkbenchState.selected.length() > 0,
-                rx.text(f"已选 {WorkbenchState.selected.length()} 条", size="2"),
-            ),
-            wrap="wrap",
-            spacing="4",
-            align="center",
-            width="100%",
-        ),
         rx.cond(
-            WorkbenchState.error != "",
-            rx.callout(
-                WorkbenchState.error,
-                icon="triangle-alert",
-                color_scheme="red",
-                role="alert",
+            WorkbenchState.tab == "appointments",
+            appointments_table(),
+            rx.vstack(
+                rx.hstack(
+                    filters_bar(),
+                    rx.cond(
+                        doctor & (WorkbenchState.tab != "signed"),
+                        rx.button(
+                            "批量签名",
+                            color_scheme="green",
+                            disabled=~WorkbenchState.can_sign
+                            | (WorkbenchState.selected.length() == 0),
+                            on_click=SignFlowState.begin(WorkbenchState.selected),
+                        ),
+                    ),
+                    rx.cond(
+                        WorkbenchState.selected.length() > 0,
+                        rx.text(
+                            f"已选 {WorkbenchState.selected.length()} 条", size="2"
+                        ),
+                    ),
+                    wrap="wrap",
+                    spacing="4",
+                    align="center",
+                    width="100%",
+                ),
+                rx.cond(
+                    WorkbenchState.error != "",
+                    rx.callout(
+                        WorkbenchState.error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        role="alert",
+                    ),
+                ),
+                records_table(
+                    WorkbenchState.rows,
+                    "病历列表",
+                    selectable=doctor & WorkbenchState.can_sign,
+                    selected=WorkbenchState.selected,
+                    on_toggle=WorkbenchState.toggle,
+                    on_toggle_page=WorkbenchState.toggle_page,
+                    all_selected=WorkbenchState.all_selected,
+                    actions=_sign_button,
+                ),
+                pager(
+                    WorkbenchState.total,
+                    WorkbenchState.page,
+                    WorkbenchState.pages,
+                    WorkbenchState.go_page,
+                ),
+                width="100%",
+                spacing="3",
             ),
-        ),
-        records_table(
-            WorkbenchState.rows,
-            "病历列表",
-            selectable=doctor & WorkbenchState.can_sign,
-            selected=WorkbenchState.selected,
-            on_toggle=WorkbenchState.toggle,
-            on_toggle_page=WorkbenchState.toggle_page,
-            all_selected=WorkbenchState.all_selected,
-            actions=_sign_button,
-        ),
-        pager(
-            WorkbenchState.total,
-            WorkbenchState.page,
-            WorkbenchState.pages,
-            WorkbenchState.go_page,
         ),
         sign_dialogs(),
         details_dialog(),

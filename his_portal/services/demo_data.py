@@ -14,7 +14,15 @@ from datetime import date, datetime, time, timedelta
 from pypinyin import Style, lazy_pinyin
 from sqlmodel import Session, func, select
 
-from his_portal.models import Clinic, MedicalRecord, Patient, Role, Sex, User
+from his_portal.models import (
+    Appointment,
+    Clinic,
+    MedicalRecord,
+    Patient,
+    Role,
+    Sex,
+    User,
+)
 from his_portal.services.auth import hash_password
 
 __all__ = ["DEMO_ACCOUNTS", "DemoAccount", "load_demo_data", "pinyin_key"]
@@ -294,6 +302,31 @@ def load_demo_data(*, session: Session, now: datetime, records: int = 300) -> bo
         session.add(patient)
         patients.append(patient)
     session.flush()
+
+    for offset in range(-3, 4):  # 今日预约: a few bookings a day around today
+        for doctor in doctors:
+            for _ in range(rng.randint(2, 5)):
+                day = today + timedelta(days=offset)
+                at = datetime.combine(
+                    day,
+                    time(rng.randint(9, 18), rng.choice((0, 30))),
+                    tzinfo=now.tzinfo,
+                )
+                status = (
+                    "booked"
+                    if at > now
+                    else rng.choice(("arrived", "arrived", "missed"))
+                )
+                session.add(
+                    Appointment(
+                        patient_id=rng.choice(patients).id,
+                        doctor_id=doctor.id,
+                        clinic_id=clinic.id,
+                        scheduled_at=at,
+                        visit_item=rng.choice(list(VISITS)),
+                        status=status,
+                    )
+                )
 
     for _ in range(records):
         day = today - timedelta(days=rng.randint(0, 29))

@@ -88,6 +88,7 @@ class SignerKit:
     key: Any = field(repr=False)
     chain_pems: list[bytes]
     tsa: TimestampAuthority
+    tsa_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class SignOutcome:
 
 
 def load_signer(
-    *, session: Session, user: CurrentUser, kek: bytes, now: datetime
+    *, session: Session, user: CurrentUser, kek: bytes, now: datetime, tsa_url: str = ""
 ) -> SignerKit:
     """The doctor's certificate, key and the clinic TSA, after checking that signing
     is allowed at all: verified, 电子签名 on, certificate valid.
@@ -135,6 +136,7 @@ def load_signer(
         tsa=TimestampAuthority(
             cert_pem=tsa.cert_pem, key=tsa.key, ca_chain_pems=[ca.cert_pem]
         ),
+        tsa_url=tsa_url,
     )
 
 
@@ -260,6 +262,7 @@ def sign_record(
                 reason="电子病历签名",
                 location=patient.record_no,
                 signer_name=kit.doctor_name,
+                tsa_url=kit.tsa_url,
             ),
         )
     except SigningError as exc:

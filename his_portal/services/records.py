@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
 
 from his_portal.models import (
+    Appointment,
     Clinic,
     MedicalRecord,
     Patient,
@@ -26,6 +27,7 @@ from his_portal.models import (
 from his_portal.services.auth import CurrentUser
 
 __all__ = [
+    "AppointmentRow",
     "DoctorSummary",
     "Kpis",
     "PatientHit",
@@ -35,6 +37,7 @@ __all__ = [
     "doctor_summary",
     "list_records",
     "search_patients",
+    "todays_appointments",
     "workbench_kpis",
 ]
 
@@ -308,3 +311,55 @@ def workbench_kpis(
         completion=f"{signed_of_today * 100 / visits:.0f}%" if visits else "—",
         overdue=count(unsigned, MedicalRecord.created_at < now - OVERDUE_AFTER),
     )
+
+
+@dataclass(frozen=True)
+class AppointmentRow:
+    """One of today's bookings (今日预约)."""
+
+    time: str
+    patient_name: str
+    record_no: str
+    visit_item: str
+    doctor_name: str
+    status: str
+
+
+APPOINTMENT_STATUS = {
+    "booked": "待到诊",
+    "arrived": "已到诊",
+    "missed": "未到诊",
+    "cancelled": "已取消",
+}
+
+
+def todays_appointments(
+    *, session: Session, viewer: CurrentUser, now: datetime, zone: ZoneInfo
+) -> list[AppointmentRow]:
+    """The viewer's (a manager: the clinic's) bookings for the clinic's today."""
+    day = now.astimezone(zone).date()
+    start, end = _day_bounds(day, day, zone)
+    query = (
+        select(Appointment, Patient, User)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .join(User, User.id == Appointment.doctor_id)
+        .where(Appointment.scheduled_at >= start, Appointment.scheduled_at < end)
+        .order_by(Appointment.scheduled_at)
+    )
+    if viewer.role == Role.DOCTOR:
+        query = query.where(Appointment.doctor_id == viewer.id)
+    elif viewer.role == Role.MANAGER:
+        query = query.where(Appointment.clinic_id == viewer.clinic_id)
+    else:
+        raise PermissionError("当前账号无权查看预约")
+    return [
+        AppointmentRow(
+            time=booking.scheduled_at.astimezone(zone).strftime("%H:%M"),
+            patient_name=patient.name,
+            record_no=patient.record_no,
+            visit_item=booking.visit_item,
+            doctor_name=doctor.display_name,
+            status=APPOINTMENT_STATUS.get(booking.status, booking.status),
+        )
+        for booking, patient, doctor in session.exec(query).all()
+    ]

@@ -8,11 +8,14 @@ import base64
 import io
 import re
 import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from his_portal.services.pdf_validation import validate_with_pyhanko
 from tests.e2e.test_auth_journeys import LIU, LIU_NO, login, shot
 
 ZHENG_ID = "310101198503120014"
@@ -46,7 +49,7 @@ def row(page: Page, record_no: str):
     return page.locator("main table tbody tr", has_text=record_no)
 
 
-def test_batch_signing_with_an_sms_code(page: Page, tmp_path):
+def test_batch_signing_with_an_sms_code(page: Page, tmp_path, app_url):
     login(page, "sh-feihuan@8112", "/workbench")
     ready_to_sign(page)
     expect(row(page, LIU_NO)).to_be_visible()
@@ -108,6 +111,14 @@ def test_batch_signing_with_an_sms_code(page: Page, tmp_path):
     out = subprocess.run(["pdfsig", pdf], capture_output=True, text=True, check=False)
     assert "Signature is Valid." in out.stdout and "Total document signed" in out.stdout
     assert "ETSI.CAdES.detached" in out.stdout
+    ca = urllib.request.urlopen(f"{app_url}/pki/ca.crt").read()
+    # pyHanko runs its own asyncio loop: not in this thread, where Playwright's runs.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        report = pool.submit(
+            validate_with_pyhanko, pdf.read_bytes(), trust_roots_pem=[ca]
+        ).result()
+    assert report.intact and report.valid and report.trusted, report
+    assert report.timestamp_valid and report.covers_whole_file
     text = subprocess.run(
         ["pdftotext", pdf, "-"], capture_output=True, text=True, check=True
     ).stdout

@@ -164,3 +164,27 @@ def test_workbench_kpis_count_today_pending_signed_and_overdue(demo):
     assert after.completion == f"{100 / after.today_visits:.0f}%"
     row = next(r for r in _list(demo, zheng).rows if r.id == record.id)
     assert row.signer == "sh-feihuan@8112" and row.amend_until == ""
+
+
+def test_todays_appointments_for_the_doctor_and_the_clinic(demo):
+    zheng = user_by_login(demo, "sh-feihuan@8112")
+    mine = records.todays_appointments(session=demo, viewer=zheng, now=NOW, zone=ZONE)
+    assert mine and {a.doctor_name for a in mine} == {"郑程"}
+    assert [a.time for a in mine] == sorted(a.time for a in mine)
+    assert {a.status for a in mine} <= {"待到诊", "已到诊", "未到诊"}
+    later = [a for a in mine if a.time > "16:30"]
+    assert all(a.status == "待到诊" for a in later)
+    manager = user_by_login(demo, "sh-manager@8112")
+    clinic = records.todays_appointments(
+        session=demo, viewer=manager, now=NOW, zone=ZONE
+    )
+    assert {a.doctor_name for a in clinic} == {"郑程", "王莉"} and len(clinic) > len(
+        mine
+    )
+    with pytest.raises(PermissionError):
+        records.todays_appointments(
+            session=demo,
+            viewer=user_by_login(demo, "sh-admin@8112"),
+            now=NOW,
+            zone=ZONE,
+        )
