@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -20,9 +21,16 @@ from sqlmodel import Session, SQLModel, select
 
 from his_portal.db import make_engine
 from his_portal.models import MedicalRecord, Patient, User
-from his_portal.services import auth, records
+from his_portal.services import auth, pki, records
 from his_portal.services.demo_data import load_demo_data
+from his_portal.services.documents import (
+    RecordDocument,
+    render_record_pdf,
+    warm_up_fonts,
+)
 from his_portal.services.seal_image import SealOptions, extract_signature
+from his_portal.services.signing import SigningOptions, sign_pdf
+from his_portal.services.tsa import TimestampAuthority
 from his_portal.settings import clinic_zone
 
 
@@ -133,6 +141,64 @@ def main() -> None:
             )
         engine.dispose()
     _bench_seal()
+    _bench_signing()
+
+
+def _bench_signing() -> None:
+    """Render + PAdES-sign (built-in TSA) one record: the batch's cost per record."""
+    now = datetime.now(UTC)
+    ca = pki.create_ca(clinic_name="基准测试门诊", now=now)
+    crl = "http://localhost/pki/crl"
+    doctor = pki.issue_doctor_certificate(
+        ca_cert_pem=ca.cert_pem,
+        ca_key=ca.key,
+        doctor_name="郑程",
+        clinic_name="基准测试门诊",
+        user_id=1,
+        now=now,
+        crl_url=crl,
+    )
+    tsa_cert = pki.issue_tsa_certificate(
+        ca_cert_pem=ca.cert_pem,
+        ca_key=ca.key,
+        clinic_name="基准测试门诊",
+        now=now,
+        crl_url=crl,
+    )
+    tsa = TimestampAuthority(
+        cert_pem=tsa_cert.cert_pem, key=tsa_cert.key, ca_chain_pems=[ca.cert_pem]
+    )
+    doc = RecordDocument(
+        clinic_name="基准测试门诊",
+        title="口腔检查",
+        record_no="P120111201801313",
+        patient_name="刘作榛",
+        sex="男",
+        age=41,
+        doctor_name="郑程",
+        visit_item="检查",
+        created_at="2026-11-25 14:43",
+        sections=[("主诉", "左下后牙咀嚼时疼痛一周"), ("诊断", "36深龋")] * 4,
+    )
+    warm_up_fonts()
+
+    def one() -> None:
+        pdf = render_record_pdf(
+            doc, seal_png=None, signer_name="郑程", signed_at="2026-11-25 15:00:00"
+        )
+        sign_pdf(
+            pdf,
+            cert_pem=doctor.cert_pem,
+            key=doctor.key,
+            chain_pems=[ca.cert_pem],
+            tsa=tsa,
+            options=SigningOptions(signer_name="郑程"),
+            signing_time=now,
+        )
+
+    _time("render + PAdES-sign one record (batch step)", one, repeat=20)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'peak memory of this benchmark process':<48} {peak:7.0f} MB")
 
 
 def _bench_seal() -> None:

@@ -382,19 +382,23 @@ def tab_bar() -> rx.Component:
         for label in OUTSIDE_TABS
     ]
     return rx.hstack(
-        rx.segmented_control.root(
-            *(
-                rx.segmented_control.item(label, value=key)
-                for key, label in TABS.items()
+        rx.el.div(
+            rx.segmented_control.root(
+                *(
+                    rx.segmented_control.item(label, value=key)
+                    for key, label in TABS.items()
+                ),
+                value=WorkbenchState.tab,
+                on_change=WorkbenchState.set_tab,
+                aria_label="病历分类",
             ),
-            value=WorkbenchState.tab,
-            on_change=WorkbenchState.set_tab,
-            aria_label="病历分类",
+            class_name="wb-tabs",
         ),
         *outside,
         wrap="wrap",
         spacing="3",
         align="center",
+        width="100%",
     )
 
 
