@@ -130,35 +130,36 @@ class WorkbenchState(AuthState):
         return self._load(1)
 
     def _signed(self, record_id: int):
+        """(the signed version, None) or (None, the event that answers the click)."""
         viewer = self._require(Role.DOCTOR, Role.MANAGER)
         if viewer is None:
-            return None
-        with db.session() as session:
-            return record_signing.signed_document(
-                session=session, viewer=viewer, record_id=record_id, zone=clinic_zone()
-            )
+            return None, AuthState.guard
+        try:
+            with db.session() as session:
+                return record_signing.signed_document(
+                    session=session,
+                    viewer=viewer,
+                    record_id=record_id,
+                    zone=clinic_zone(),
+                ), None
+        except (PermissionError, record_signing.SigningRefused) as exc:
+            return None, rx.toast.error(getattr(exc, "message", str(exc)))
 
     @rx.event
     def view_pdf(self, record_id: int):
         """Open the signed PDF in a new tab, through a 5-minute ticket."""
-        try:
-            doc = self._signed(record_id)
-        except (PermissionError, record_signing.SigningRefused) as exc:
-            return rx.toast.error(getattr(exc, "message", str(exc)))
+        doc, refusal = self._signed(record_id)
         if doc is None:
-            return AuthState.guard
+            return refusal
         path = f"{routes.SIGNED_FILES}/{doc.file_name}"
         ticket = deps.file_ticket(path, now=time.time())
         return rx.redirect(f"{path}?{ticket}", is_external=True)
 
     @rx.event
     def download_pdf(self, record_id: int):
-        try:
-            doc = self._signed(record_id)
-        except (PermissionError, record_signing.SigningRefused) as exc:
-            return rx.toast.error(getattr(exc, "message", str(exc)))
+        doc, refusal = self._signed(record_id)
         if doc is None:
-            return AuthState.guard
+            return refusal
         data = (get_settings().data_dir / "signed" / doc.file_name).read_bytes()
         return rx.download(
             data=data, filename=doc.download_name, mime_type="application/pdf"
@@ -166,12 +167,9 @@ class WorkbenchState(AuthState):
 
     @rx.event
     def show_details(self, record_id: int):
-        try:
-            doc = self._signed(record_id)
-        except (PermissionError, record_signing.SigningRefused) as exc:
-            return rx.toast.error(getattr(exc, "message", str(exc)))
+        doc, refusal = self._signed(record_id)
         if doc is None:
-            return AuthState.guard
+            return refusal
         zone = clinic_zone()
         self.details = {
             "文件": doc.download_name,
@@ -433,41 +431,29 @@ def appointments_table() -> rx.Component:
     )
 
 
+def _row_button(text: str, aria_label, event, **props) -> rx.Component:
+    return rx.button(
+        text, size="1", variant="soft", aria_label=aria_label, on_click=event, **props
+    )
+
+
 def _signed_actions(row) -> rx.Component:
     label = " " + row.patient_name + " " + row.record_no
     return rx.hstack(
-        rx.button(
-            "查看",
-            size="1",
-            variant="soft",
-            aria_label="查看签名文件" + label,
-            on_click=WorkbenchState.view_pdf(row.id),
-        ),
-        rx.button(
-            "下载",
-            size="1",
-            variant="soft",
-            aria_label="下载签名文件" + label,
-            on_click=WorkbenchState.download_pdf(row.id),
+        _row_button("查看", "查看签名文件" + label, WorkbenchState.view_pdf(row.id)),
+        _row_button(
+            "下载", "下载签名文件" + label, WorkbenchState.download_pdf(row.id)
         ),
         rx.cond(
             (WorkbenchState.user_role == Role.DOCTOR) & row.amendable,
-            rx.button(
+            _row_button(
                 "撤销签名",
-                size="1",
-                variant="soft",
+                "撤销签名" + label,
+                WorkbenchState.ask_revoke(row.id),
                 color_scheme="red",
-                aria_label="撤销签名" + label,
-                on_click=WorkbenchState.ask_revoke(row.id),
             ),
         ),
-        rx.button(
-            "详情",
-            size="1",
-            variant="soft",
-            aria_label="签名详情" + label,
-            on_click=WorkbenchState.show_details(row.id),
-        ),
+        _row_button("详情", "签名详情" + label, WorkbenchState.show_details(row.id)),
         spacing="1",
     )
 

@@ -96,3 +96,50 @@ def test_workbench_selection_only_takes_unsigned_rows_of_the_page(doctor_token):
     assert state.appointments and all(
         a.doctor_name == "郑程" for a in state.appointments
     )
+
+
+def test_signed_pdf_download_view_and_details(doctor_token):
+    from datetime import UTC, datetime
+
+    from his_portal import deps
+    from his_portal.services import record_signing
+    from his_portal.services.audit import Actor
+    from his_portal.settings import clinic_zone, get_settings
+    from tests.conftest import user_by_login
+
+    target = record_id("P120111201801313")
+    with Session(db.get_engine()) as session:
+        doctor = user_by_login(session, "sh-feihuan@8112")
+        kit = record_signing.load_signer(
+            session=session, user=doctor, kek=deps.kek(), now=datetime.now(UTC)
+        )
+        if session.get(MedicalRecord, target).sign_status == "unsigned":
+            assert record_signing.sign_record(
+                session=session,
+                kit=kit,
+                record_id=target,
+                seal_choice="system",
+                method="sms",
+                confirmation_id=None,
+                data_dir=get_settings().data_dir,
+                amend_days=7,
+                zone=clinic_zone(),
+                actor=Actor(),
+            ).ok
+    state = make(WorkbenchState, token=doctor_token, path=routes.WORKBENCH)
+    state.on_load()
+    download = {k._js_expr: v for k, v in state.download_pdf(target).args}
+    assert download["filename"]._var_value.endswith(
+        "_刘作榛_P120111201801313_口腔检查.pdf"
+    )
+    redirect = {k._js_expr: v for k, v in state.view_pdf(target).args}
+    assert "/files/signed/" in redirect["path"]._var_value and "sig=" in (
+        redirect["path"]._var_value
+    )
+    state.show_details(target)
+    assert state.details["签署者"] == "sh-feihuan@8112"
+    assert "PAdES B-T" in state.details["签名格式"]
+    other = make(
+        WorkbenchState, token=token_for("sh-wangli@8112"), path=routes.WORKBENCH
+    )
+    assert other.download_pdf(target) is not None and other.details == {}
