@@ -60,6 +60,8 @@ def records_table(
     on_toggle_page: Callable | None = None,
     all_selected: rx.Var[bool] | bool = False,
     actions: Callable[[rx.Var[RecordRow]], rx.Component] | None = None,
+    on_sort: Callable | None = None,
+    oldest_first: rx.Var[bool] | bool = False,
 ) -> rx.Component:
     """Real table markup; with ``selectable`` a checkbox column (header: the page)."""
 
@@ -98,12 +100,33 @@ def records_table(
             )
         ]
     tail = [rx.table.column_header_cell("操作", scope="col")] if actions else []
+
+    def header(name: str) -> rx.Component:
+        if name != "创建时间" or on_sort is None:
+            return rx.table.column_header_cell(name, scope="col")
+        return rx.table.column_header_cell(
+            rx.button(
+                name,
+                rx.icon(rx.cond(oldest_first, "arrow-up", "arrow-down"), size=14),
+                variant="ghost",
+                size="1",
+                on_click=on_sort,
+                aria_label=rx.cond(
+                    oldest_first,
+                    "创建时间：由早到晚，点击改为由晚到早",
+                    "创建时间：由晚到早，点击改为由早到晚",
+                ),
+            ),
+            scope="col",
+            aria_sort=rx.cond(oldest_first, "ascending", "descending"),
+        )
+
     return rx.table.root(
         rx.el.caption(caption, class_name="sr-only"),
         rx.table.header(
             rx.table.row(
                 *head,
-                *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS),
+                *(header(c) for c in COLUMNS),
                 *tail,
             )
         ),

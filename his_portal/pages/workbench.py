@@ -60,6 +60,7 @@ class WorkbenchState(AuthState):
     kpis: dict[str, str] = {}
     details: dict[str, str] = {}
     appointments: list[records.AppointmentRow] = []
+    oldest_first: bool = False
     revoke_target: int = 0
     # Set on load (not a computed var: it would depend on the parent's user_role).
     can_sign: bool = False
@@ -127,6 +128,12 @@ class WorkbenchState(AuthState):
 
     @rx.event
     def search(self):
+        return self._load(1)
+
+    @rx.event
+    def toggle_order(self):
+        """创建时间 header: newest first ⇄ oldest first (server-side)."""
+        self.oldest_first = not self.oldest_first
         return self._load(1)
 
     def _signed(self, record_id: int):
@@ -256,6 +263,7 @@ class WorkbenchState(AuthState):
                 ),
                 record_no=self.record_no,
                 sign_status=TAB_STATUS[self.tab],
+                oldest_first=self.oldest_first,
                 page=page,
             )
             with db.session() as session:
@@ -582,6 +590,8 @@ def workbench_page() -> rx.Component:
                     on_toggle_page=WorkbenchState.toggle_page,
                     all_selected=WorkbenchState.all_selected,
                     actions=_sign_button,
+                    on_sort=WorkbenchState.toggle_order,
+                    oldest_first=WorkbenchState.oldest_first,
                 ),
                 pager(
                     WorkbenchState.total,

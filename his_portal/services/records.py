@@ -46,7 +46,8 @@ MAX_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class RecordFilter:
-    """病历时间 range (clinic-local dates, inclusive), 病历号 and sign status."""
+    """病历时间 range (clinic-local dates, inclusive), 病历号, sign status, page and
+    order (创建时间, newest first unless ``oldest_first``)."""
 
     date_from: date
     date_to: date
@@ -54,6 +55,7 @@ class RecordFilter:
     sign_status: SignStatus | None = None
     page: int = 1
     page_size: int = 20
+    oldest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,14 @@ def list_records(
     page = max(1, filters.page)
     rows = session.exec(
         query.order_by(
-            col(MedicalRecord.created_at).desc(), col(MedicalRecord.id).desc()
+            *(
+                (col(MedicalRecord.created_at).asc(), col(MedicalRecord.id).asc())
+                if filters.oldest_first
+                else (
+                    col(MedicalRecord.created_at).desc(),
+                    col(MedicalRecord.id).desc(),
+                )
+            )
         )
         .offset((page - 1) * size)
         .limit(size)

@@ -92,6 +92,10 @@ def test_workbench_selection_only_takes_unsigned_rows_of_the_page(doctor_token):
     assert all(row.sign_status == "signed" for row in state.rows)
     state.set_tab("nonsense")
     assert state.tab == "signed"
+    state.set_tab("today")
+    first = [row.created_at for row in state.rows]
+    state.toggle_order()
+    assert [row.created_at for row in state.rows] == sorted(first)
     state.set_tab("appointments")
     assert state.appointments and all(
         a.doctor_name == "郑程" for a in state.appointments
