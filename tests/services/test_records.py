@@ -194,5 +194,7 @@ def test_records_sort_oldest_first_on_request(demo):
     manager = user_by_login(demo, "sh-manager@8112")
     start = TODAY - timedelta(days=29)
     newest = _list(demo, manager, date_from=start, page_size=100).rows
-    oldest = _list(demo, manager, date_from=start, page_size=100, oldest_first=True).rows
+    oldest = _list(
+        demo, manager, date_from=start, page_size=100, oldest_first=True
+    ).rows
     assert [r.id for r in oldest] == [r.id for r in reversed(newest)]
