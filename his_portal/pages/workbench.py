@@ -12,7 +12,7 @@ from his_portal.components.records_table import pager, records_table
 from his_portal.components.sign_dialogs import sign_dialogs
 from his_portal.models import Role, SignStatus
 from his_portal.pages.sign_flow import SignFlowState
-from his_portal.services import identity, record_signing, records
+from his_portal.services import identity, record_signing, record_versions, records
 from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
@@ -143,7 +143,7 @@ class WorkbenchState(AuthState):
             return None, AuthState.guard
         try:
             with db.session() as session:
-                return record_signing.signed_document(
+                return record_versions.signed_document(
                     session=session,
                     viewer=viewer,
                     record_id=record_id,
@@ -215,7 +215,7 @@ class WorkbenchState(AuthState):
         ip, agent = self._client()
         try:
             with db.session() as session:
-                record_signing.revoke_signature(
+                record_versions.revoke_signature(
                     session=session,
                     user=user,
                     record_id=self.revoke_target,

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from his_portal.models import AuditEvent, MedicalRecord, Patient, SignedDocument
-from his_portal.services import certificates, record_signing, seals
+from his_portal.services import certificates, record_signing, record_versions, seals
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.pdf_validation import (
     validate_with_pdfsig,
@@ -83,7 +83,7 @@ def test_a_signed_record_is_locked_and_its_pdf_validates(ready, tmp_path):
     assert outcome.amend_until == T + timedelta(days=7)
     ready.refresh(record)
     assert (record.sign_status, record.lock_status) == ("signed", "locked")
-    assert record_signing.signer_login(ready, record) == DOCTOR
+    assert record_versions.signer_login(ready, record) == DOCTOR
     pdf = stored_pdf(ready, tmp_path, record.id)
     doc = ready.exec(select(SignedDocument)).one()
     import hashlib
@@ -192,7 +192,7 @@ def test_a_crash_mid_batch_leaves_each_record_signed_or_untouched(
 def test_a_locked_record_refuses_edits_and_logs_the_attempt(ready, tmp_path):
     record = record_of(ready, "P120111201801313")
     doctor = user_by_login(ready, DOCTOR)
-    record_signing.update_record(
+    record_versions.update_record(
         session=ready,
         user=doctor,
         record_id=record.id,
@@ -201,7 +201,7 @@ def test_a_locked_record_refuses_edits_and_logs_the_attempt(ready, tmp_path):
     )
     assert sign(ready, record.id, tmp_path).ok
     with pytest.raises(record_signing.RecordLocked):
-        record_signing.update_record(
+        record_versions.update_record(
             session=ready,
             user=doctor,
             record_id=record.id,
@@ -217,7 +217,7 @@ def test_amend_within_the_window_makes_a_new_version(ready, tmp_path):
     record = record_of(ready, "P120111201801313")
     doctor = user_by_login(ready, DOCTOR)
     assert sign(ready, record.id, tmp_path).ok
-    record_signing.revoke_signature(
+    record_versions.revoke_signature(
         session=ready,
         user=doctor,
         record_id=record.id,
@@ -231,7 +231,7 @@ def test_amend_within_the_window_makes_a_new_version(ready, tmp_path):
         "unsigned",
         "open",
     )
-    record_signing.update_record(
+    record_versions.update_record(
         session=ready,
         user=doctor,
         record_id=record.id,
@@ -249,7 +249,7 @@ def test_after_the_window_the_record_is_archived(ready, tmp_path):
     record = record_of(ready, "P120111201801313")
     assert sign(ready, record.id, tmp_path).ok
     with pytest.raises(record_signing.RecordLocked, match="归档"):
-        record_signing.revoke_signature(
+        record_versions.revoke_signature(
             session=ready,
             user=user_by_login(ready, DOCTOR),
             record_id=record.id,
@@ -276,7 +276,7 @@ def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path)
     record = record_of(ready, "P120111201801313")
     assert sign(ready, record.id, tmp_path).ok
     doctor = user_by_login(ready, DOCTOR)
-    record_signing.revoke_signature(
+    record_versions.revoke_signature(
         session=ready,
         user=doctor,
         record_id=record.id,
@@ -285,7 +285,7 @@ def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path)
         now=T + timedelta(hours=1),
     )
     assert sign(ready, record.id, tmp_path, now=T + timedelta(hours=2)).ok
-    view = record_signing.signed_document(
+    view = record_versions.signed_document(
         session=ready, viewer=doctor, record_id=record.id, zone=ZONE
     )
     assert view.version == 2 and view.signer == DOCTOR
@@ -293,14 +293,14 @@ def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path)
     assert len(view.history) == 2 and "已撤销" in view.history[1]
     manager = user_by_login(ready, "sh-manager@8112")
     assert (
-        record_signing.signed_document(
+        record_versions.signed_document(
             session=ready, viewer=manager, record_id=record.id, zone=ZONE
         ).version
         == 2
     )
     for other in ("sh-wangli@8112", "sh-admin@8112"):
         with pytest.raises(PermissionError):
-            record_signing.signed_document(
+            record_versions.signed_document(
                 session=ready,
                 viewer=user_by_login(ready, other),
                 record_id=record.id,
