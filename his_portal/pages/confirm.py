@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import db, deps
-from his_portal.services import willingness
+from his_portal.services import willingness, willingness_qr
 from his_portal.services.audit import Actor
 
 # The demo face check accepts this evidence; a real WeChat adapter gets a
@@ -29,7 +29,7 @@ class ConfirmState(rx.State):
         self.message = ""
         try:
             with db.session() as session:
-                view = willingness.describe_qr(
+                view = willingness_qr.describe_qr(
                     session, token=self._token(), secret=deps.willingness_secret()
                 )
         except willingness.WillingnessError as exc:
@@ -45,7 +45,7 @@ class ConfirmState(rx.State):
         )
         try:
             with db.session() as session:
-                view = willingness.confirm_qr(
+                view = willingness_qr.confirm_qr(
                     session,
                     token=self._token(),
                     face=deps.face_provider(),

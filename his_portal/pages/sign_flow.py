@@ -14,7 +14,13 @@ from sqlmodel import select
 
 from his_portal import db, deps
 from his_portal.models import MedicalRecord, Role
-from his_portal.services import record_signing, seals, willingness
+from his_portal.services import (
+    record_signing,
+    seals,
+    willingness,
+    willingness_qr,
+    willingness_sms,
+)
 from his_portal.services.audit import Actor
 from his_portal.services.documents import render_preview_png, render_record_pdf
 from his_portal.settings import clinic_zone, get_settings
@@ -107,7 +113,7 @@ class SignFlowState(AuthState):
             return AuthState.guard
         try:
             with db.session() as session:
-                sent = willingness.send_code(
+                sent = willingness_sms.send_code(
                     session,
                     confirmation_id=self.confirmation_id,
                     user=user,
@@ -142,7 +148,7 @@ class SignFlowState(AuthState):
             return None
         try:
             with db.session() as session:
-                willingness.check_code(
+                willingness_sms.check_code(
                     session,
                     confirmation_id=self.confirmation_id,
                     user=user,
@@ -162,7 +168,7 @@ class SignFlowState(AuthState):
             return AuthState.guard
         try:
             with db.session() as session:
-                issued = willingness.new_qr_token(
+                issued = willingness_qr.new_qr_token(
                     session,
                     confirmation_id=self.confirmation_id,
                     user=user,

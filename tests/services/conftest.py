@@ -7,6 +7,7 @@ import pytest
 from his_portal.services import certificates
 from tests.conftest import NOW
 from tests.services.identity_helpers import CRL_URL, KEK
+from tests.services.willingness_helpers import prepare
 
 
 @pytest.fixture
@@ -21,3 +22,10 @@ def clinic(demo):
     )
     demo.commit()
     return demo
+
+
+@pytest.fixture
+def db(clinic):
+    """The clinic with 郑程 verified and 电子签名 on (willingness tests)."""
+    prepare(clinic)
+    return clinic

@@ -97,6 +97,7 @@ def test_logout_revokes_the_token_on_the_server():
 def test_workbench_lists_the_doctors_records_for_today():
     state = make(WorkbenchState, token=token_for("sh-feihuan@8112"))
     state.on_load()
+    state.set_tab("today")  # 今日就诊: signed or not (other tests sign some)
     assert state.error == ""
     names = {row.patient_name for row in state.rows}
     assert {"刘作榛", "郭少青"} <= names and "张三" not in names
