@@ -388,6 +388,6 @@ class SignFlowState(AuthState):
                 )
         async with self:
             self.step = "done"
-        from his_portal.pages.workbench import WorkbenchState
+        from his_portal.pages.workbench_state import WorkbenchState
 
         yield WorkbenchState.after_signing
