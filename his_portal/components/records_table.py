@@ -132,6 +132,7 @@ def records_table(
         ),
         rx.table.body(rx.foreach(rows, row)),
         variant="surface",
+        size="1",
         width="100%",
     )
 

@@ -158,7 +158,11 @@ def appointments_table() -> rx.Component:
             variant="surface",
             width="100%",
         ),
-        rx.text(f"共{WorkbenchState.appointments.length()}条"),
+        rx.cond(
+            WorkbenchState.appointments.length() > 0,
+            rx.text(f"共{WorkbenchState.appointments.length()}条"),
+            rx.text("今日暂无预约", color_scheme="gray"),
+        ),
         width="100%",
     )
 
@@ -187,6 +191,7 @@ def _signed_actions(row) -> rx.Component:
         ),
         _row_button("详情", "签名详情" + label, WorkbenchState.show_details(row.id)),
         spacing="1",
+        wrap="wrap",
     )
 
 

@@ -79,6 +79,10 @@ def workbench_page() -> rx.Component:
                     on_sort=WorkbenchState.toggle_order,
                     oldest_first=WorkbenchState.oldest_first,
                 ),
+                rx.cond(
+                    WorkbenchState.total == 0,
+                    rx.text("所选条件下暂无病历", color_scheme="gray"),
+                ),
                 pager(
                     WorkbenchState.total,
                     WorkbenchState.page,
