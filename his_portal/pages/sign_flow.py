@@ -61,6 +61,18 @@ class SignFlowState(AuthState):
         ip, agent = self._client()
         return Actor(user.id, user.login_id, ip, agent)
 
+    def _bound(self, step, user, **extra):
+        """Call a 意愿校验 step bound to this confirmation, doctor and login session."""
+        with db.session() as session:
+            return step(
+                session,
+                confirmation_id=self.confirmation_id,
+                user=user,
+                session_token=self.token,
+                secret=deps.willingness_secret(),
+                **extra,
+            )
+
     def _start(self, user, method: str) -> None:
         with db.session() as session:
             started = willingness.start(
@@ -112,15 +124,7 @@ class SignFlowState(AuthState):
         if user is None:
             return AuthState.guard
         try:
-            with db.session() as session:
-                sent = willingness_sms.send_code(
-                    session,
-                    confirmation_id=self.confirmation_id,
-                    user=user,
-                    session_token=self.token,
-                    sms=deps.sms_provider(),
-                    secret=deps.willingness_secret(),
-                )
+            sent = self._bound(willingness_sms.send_code, user, sms=deps.sms_provider())
         except willingness.WillingnessError as exc:
             self.message, self.resend_in = exc.message, exc.retry_after
             return SignFlowState.tick if exc.retry_after else None
@@ -147,15 +151,7 @@ class SignFlowState(AuthState):
             self.message = "请输入6位数字验证码"
             return None
         try:
-            with db.session() as session:
-                willingness_sms.check_code(
-                    session,
-                    confirmation_id=self.confirmation_id,
-                    user=user,
-                    session_token=self.token,
-                    code=self.code,
-                    secret=deps.willingness_secret(),
-                )
+            self._bound(willingness_sms.check_code, user, code=self.code)
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
@@ -167,15 +163,9 @@ class SignFlowState(AuthState):
         if user is None:
             return AuthState.guard
         try:
-            with db.session() as session:
-                issued = willingness_qr.new_qr_token(
-                    session,
-                    confirmation_id=self.confirmation_id,
-                    user=user,
-                    session_token=self.token,
-                    public_url=get_settings().public_url,
-                    secret=deps.willingness_secret(),
-                )
+            issued = self._bound(
+                willingness_qr.new_qr_token, user, public_url=get_settings().public_url
+            )
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
@@ -196,14 +186,7 @@ class SignFlowState(AuthState):
                 user = self._require(Role.DOCTOR)
                 if user is None:
                     return
-                with db.session() as session:
-                    view = willingness.confirmation_status(
-                        session,
-                        confirmation_id=self.confirmation_id,
-                        user=user,
-                        session_token=self.token,
-                        secret=deps.willingness_secret(),
-                    )
+                view = self._bound(willingness.confirmation_status, user)
                 if view.status == "confirmed":
                     self._to_signing(user)
                     return
@@ -293,15 +276,7 @@ class SignFlowState(AuthState):
         if user is None:
             return AuthState.guard
         try:
-            with db.session() as session:
-                willingness.consume(
-                    session,
-                    user=user,
-                    confirmation_id=self.confirmation_id,
-                    session_token=self.token,
-                    record_ids=self.record_ids,
-                    secret=deps.willingness_secret(),
-                )
+            self._bound(willingness.consume, user, record_ids=self.record_ids)
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
