@@ -306,3 +306,21 @@ def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path)
                 record_id=record.id,
                 zone=ZONE,
             )
+
+
+def test_a_configured_external_tsa_is_used_and_its_failure_changes_nothing(
+    ready, tmp_path
+):
+    record = record_of(ready, "P120111201801313")
+    signer = record_signing.load_signer(
+        session=ready,
+        user=user_by_login(ready, DOCTOR),
+        kek=KEK,
+        now=T,
+        tsa_url="http://127.0.0.1:9/tsa",  # nothing listens: the built-in TSA is not used
+    )
+    outcome = sign(ready, record.id, tmp_path, signer=signer)
+    assert not outcome.ok and outcome.message
+    ready.refresh(record)
+    assert record.sign_status == "unsigned"
+    assert not (tmp_path / "signed").exists()
