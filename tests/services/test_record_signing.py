@@ -317,7 +317,7 @@ def test_a_configured_external_tsa_is_used_and_its_failure_changes_nothing(
         user=user_by_login(ready, DOCTOR),
         kek=KEK,
         now=T,
-        tsa_url="http://127.0.0.1:9/tsa",  # nothing listens: the built-in TSA is not used
+        tsa_url="http://127.0.0.1:9/tsa",  # nothing listens there
     )
     outcome = sign(ready, record.id, tmp_path, signer=signer)
     assert not outcome.ok and outcome.message
