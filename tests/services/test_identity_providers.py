@@ -6,10 +6,8 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -30,6 +28,7 @@ from his_portal.services.idcard import (
     validate_id_number,
     validate_mobile,
 )
+from tests.fake_server import FakeHandler, serve
 
 KEY = "test-key"
 SECRET = "test-secret"
@@ -137,31 +136,30 @@ def test_demo_invalid_mobile_and_empty_name():
 # --- fake vendor server --------------------------------------------------------
 
 
-class FakeVendor(BaseHTTPRequestHandler):
+class FakeVendor(FakeHandler):
     """Verifies requests as a vendor would; the path picks the behaviour."""
 
     seen_nonces: set[str] = set()  # shared by all handler instances: replay check
 
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if not self._authentic(body):
-            return self._send(401, b'{"code":"401","detail":"bad signature"}')
+            return self.reply(
+                401, b'{"code":"401","detail":"bad signature"}', "application/json"
+            )
         data = json.loads(body)
         if self.path == "/slow":
             time.sleep(1.0)
         if self.path == "/error500":
-            return self._send(500, b"internal error")
+            return self.reply(500, b"internal error", "application/json")
         if self.path == "/garbage":
-            return self._send(200, b"<html>maintenance</html>")
+            return self.reply(200, b"<html>maintenance</html>", "application/json")
         if self.path == "/quota":
             answer = {"code": "1007", "detail": "余额不足", "request_id": "r-quota"}
         else:
             result = "mismatch" if data["name"] == "李四" else "match"
             answer = {"code": "0", "result": result, "request_id": "r-" + data["nonce"]}
-        self._send(200, json.dumps(answer).encode())
+        self.reply(200, json.dumps(answer).encode(), "application/json")
 
     def _authentic(self, body: bytes) -> bool:
         data = json.loads(body)
@@ -185,28 +183,11 @@ class FakeVendor(BaseHTTPRequestHandler):
             and not replay
         )
 
-    def _send(self, status: int, payload: bytes):
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:  # the client gave up (timeout test)
-            pass
-
 
 @pytest.fixture(scope="module")
 def vendor() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeVendor)
-    server.block_on_close = False  # don't wait for the /slow handler still asleep
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(FakeVendor) as base:
+        yield base
 
 
 def http(base: str, path: str = "/verify", **kwargs) -> HttpIdentityProvider:

@@ -7,11 +7,9 @@ import io
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,6 +38,7 @@ from his_portal.services.signing import (
     sign_pdf,
 )
 from his_portal.services.tsa import TimestampAuthority
+from tests.fake_server import FakeHandler, serve
 from tests.services.test_documents import ARTIFACTS, make_record, make_seal_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -310,7 +309,7 @@ def test_tsa_refuses_wrong_key_or_certificate(keys: Keys) -> None:
         TimestampAuthority(cert_pem=keys.doctor.cert_pem, key=keys.doctor.key)
 
 
-class _TsaHandler(BaseHTTPRequestHandler):
+class _TsaHandler(FakeHandler):
     tsa: TimestampAuthority
 
     def do_POST(self) -> None:
@@ -318,28 +317,15 @@ class _TsaHandler(BaseHTTPRequestHandler):
         if self.path != "/tsa" or self.headers["Content-Type"] != (
             REQUEST_CONTENT_TYPE
         ):
-            self.send_error(500)
+            self.reply(500, b"", "text/plain")
             return
-        answer = self.tsa.timestamp(body)
-        self.send_response(200)
-        self.send_header("Content-Type", RESPONSE_CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.reply(200, self.tsa.timestamp(body), RESPONSE_CONTENT_TYPE)
 
 
 @pytest.fixture(scope="module")
 def tsa_server(tsa: TimestampAuthority) -> Iterator[str]:
-    handler = type("Handler", (_TsaHandler,), {"tsa": tsa})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(type("Handler", (_TsaHandler,), {"tsa": tsa})) as base:
+        yield base
 
 
 def test_external_tsa_over_http(record_pdf: bytes, keys: Keys, tsa_server) -> None:
@@ -376,6 +362,7 @@ _SUBPROCESS_SIGN = """
 import datetime as dt, sys
 from his_portal.services import pki
 from his_portal.services.signing import SigningOptions, sign_pdf
+from tests.fake_server import FakeHandler, serve
 now = dt.datetime.now(dt.UTC)
 ca = pki.create_ca(clinic_name="c", now=now)
 doc = pki.issue_doctor_certificate(ca_cert_pem=ca.cert_pem, ca_key=ca.key,

@@ -8,10 +8,8 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote
 
 import pytest
@@ -28,6 +26,7 @@ from his_portal.adapters.sms import (
     aliyun_signature,
     make_sms_provider,
 )
+from tests.fake_server import FakeHandler, serve
 
 KEY_ID = "LTAI-test-key"
 KEY_SECRET = "test-secret"
@@ -96,14 +95,11 @@ def expected_signature(params: dict[str, str]) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
-class FakeAliyun(BaseHTTPRequestHandler):
+class FakeAliyun(FakeHandler):
     """Checks requests as dysmsapi would; the path picks the behaviour."""
 
     seen_nonces: set[str] = set()
     received: list[dict[str, str]] = []
-
-    def log_message(self, *args):
-        pass
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
@@ -124,9 +120,9 @@ class FakeAliyun(BaseHTTPRequestHandler):
         if path == "/slow":
             time.sleep(1.0)
         if path == "/error500":
-            return self._send(500, b"internal error", "text/plain")
+            return self.reply(500, b"internal error", "text/plain")
         if path == "/garbage":
-            return self._send(200, b"<html>maintenance</html>", "text/html")
+            return self.reply(200, b"<html>maintenance</html>", "text/html")
         answers = {
             "/limit": {"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发流控"},
             "/odd": {"Code": "isv.NEW_THING", "Message": "新的错误"},
@@ -152,30 +148,13 @@ class FakeAliyun(BaseHTTPRequestHandler):
         )
 
     def _json(self, status: int, data: dict):
-        self._send(status, json.dumps(data).encode(), "application/json")
-
-    def _send(self, status: int, payload: bytes, content_type: str):
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:  # the client gave up (timeout test)
-            pass
+        self.reply(status, json.dumps(data).encode(), "application/json")
 
 
 @pytest.fixture(scope="module")
 def aliyun() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAliyun)
-    server.block_on_close = False  # don't wait for the /slow handler still asleep
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(FakeAliyun) as base:
+        yield base
 
 
 def client(base: str, path: str = "/", **kwargs) -> AliyunSmsProvider:
