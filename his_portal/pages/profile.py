@@ -38,7 +38,7 @@ def profile_page() -> rx.Component:
         rx.tabs.content(verification_tab(), value="verify", padding_top="20px"),
         rx.tabs.content(certificate_tab(), value="cert", padding_top="20px"),
         rx.tabs.content(
-            _later("签名状态通知将在签名功能上线后提供。"),
+            _later("签名状态通知（待签病历提醒、超期提醒）尚未开通。"),
             value="notify",
             padding_top="20px",
         ),
