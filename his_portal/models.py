@@ -79,6 +79,7 @@ class UserSession(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+    last_seen_at: datetime | None = None  # idle timeout; bumped at most once a minute
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=255)
 
@@ -86,7 +87,10 @@ class UserSession(Table, table=True):
 class LoginAttempt(Table, table=True):
     """One password attempt, kept per login id whether or not the user exists."""
 
-    __table_args__ = (sa.Index("ix_loginattempt_login_at", "login_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_loginattempt_login_at", "login_id", "at"),
+        sa.Index("ix_loginattempt_ip_at", "ip", "at"),
+    )
 
     login_id: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow)
@@ -153,10 +157,23 @@ class AuditEvent(Table, table=True):
 
 
 class AuditHead(Table, table=True):
-    """The chain's head, one row: updating it first serialises concurrent appends."""
+    """The chain's head, one row: updating it first serialises concurrent appends.
+    ``mac`` is a keyed MAC over ``seq`` and ``hash``, so the head cannot be reset to
+    match a truncated log without the key."""
 
     seq: int = 0
     hash: str = Field(default="", max_length=64)
+    mac: str = Field(default="", max_length=64)
+
+
+class AuditAnchor(Table, table=True):
+    """A timestamped snapshot of the audit head: an RFC 3161 token over its MAC, so
+    that rolling back the log and the head together is caught against it."""
+
+    seq: int = Field(index=True)
+    hash: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+    token: str  # base64 DER TimeStampToken
 
 
 class VerificationStatus(StrEnum):
@@ -252,6 +269,7 @@ class SmsMessage(Table, table=True):
     """Every SMS sent, with the provider's reference; the demo outbox shows these."""
 
     mobile: str = Field(index=True, max_length=20)
+    user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     body: str = Field(max_length=500)
     purpose: str = Field(max_length=32)
     provider: str = Field(max_length=32)
@@ -277,6 +295,13 @@ class Confirmation(Table, table=True):
     status: str = Field(default="pending", max_length=16)
     confirmed_at: datetime | None = None
     used_at: datetime | None = None
+    # Set when 签署 spends the confirmation; the batch signs with this seal.
+    seal_choice: str = Field(default="", max_length=16)
+    # A batch runs at most once per confirmation: claimed, then finished.
+    batch_started_at: datetime | None = None
+    batch_finished_at: datetime | None = None
+    # The face provider's transaction for 方式2 (e.g. Tencent BizToken).
+    face_ref: str = Field(default="", max_length=128)
 
 
 class SignedDocument(Table, table=True):
@@ -311,3 +336,14 @@ class Appointment(Table, table=True):
     scheduled_at: datetime
     visit_item: str = Field(max_length=50)
     status: str = Field(default="booked", max_length=16)
+
+
+class FileTicket(Table, table=True):
+    """A single-use link to one private file, bound to the login session that asked
+    for it; only its keyed hash is stored."""
+
+    ticket_hash: str = Field(unique=True, max_length=64)
+    session_id: int = Field(foreign_key="usersession.id", index=True)
+    path: str = Field(max_length=255)
+    expires_at: datetime
+    used_at: datetime | None = None

@@ -22,6 +22,7 @@ SMS_FIELDS = (
     "template_code",
     "endpoint",
 )
+FACE_FIELDS = ("secret_id", "secret_key", "rule_id", "endpoint", "region")
 
 
 class SettingsError(ValueError):
@@ -95,6 +96,10 @@ class Settings:
         sms_provider: ``demo`` (outbox page /dev/sms) or ``aliyun``.
         sms_config: The Aliyun provider's fields (``HIS_SMS_<FIELD>`` variables).
         tsa_url: An external RFC 3161 timestamp authority; empty: the clinic's own.
+        face_provider: 方式2 face check: ``demo`` (simulated on the phone page),
+            ``tencent`` (Tencent Cloud FaceID 慧眼 H5) or ``none`` (方式2 not offered).
+        face_config: The Tencent provider's fields (``HIS_FACE_<FIELD>`` variables).
+        idle_minutes: A login session ends after this long without activity.
     """
 
     data_dir: Path
@@ -118,6 +123,9 @@ class Settings:
     sms_provider: str = "demo"
     sms_config: tuple[tuple[str, str], ...] = ()
     tsa_url: str = ""
+    face_provider: str = "demo"
+    face_config: tuple[tuple[str, str], ...] = ()
+    idle_minutes: int = 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -166,6 +174,19 @@ class Settings:
                 if env.get(f"HIS_SMS_{field.upper()}")
             ),
             tsa_url=env.get("HIS_TSA_URL", ""),
+            face_provider=_choice(
+                env.get("HIS_FACE_PROVIDER", "demo"),
+                "HIS_FACE_PROVIDER",
+                ("demo", "tencent", "none"),
+            ),
+            face_config=tuple(
+                (field, env[f"HIS_FACE_{field.upper()}"])
+                for field in FACE_FIELDS
+                if env.get(f"HIS_FACE_{field.upper()}")
+            ),
+            idle_minutes=_positive_int(
+                env.get("HIS_IDLE_MINUTES", "30"), "HIS_IDLE_MINUTES"
+            ),
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )

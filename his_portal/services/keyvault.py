@@ -33,7 +33,11 @@ __all__ = [
     "encrypt_field",
     "encrypt_private_key",
     "load_or_create_kek",
+    "mac_key",
 ]
+
+#: Every HMAC use has its own key derived from the KEK (HKDF ``info`` = purpose).
+MAC_PURPOSES = frozenset({"willingness", "audit", "file-ticket"})
 
 KEK_SIZE = 32
 
@@ -139,6 +143,25 @@ def _field_key(kek: bytes, purpose: str) -> bytes:
         length=32,
         salt=None,
         info=b"his-portal field " + purpose.encode(),
+    ).derive(kek)
+
+
+def mac_key(kek: bytes, purpose: str) -> bytes:
+    """The HMAC key for one purpose (``MAC_PURPOSES``), derived from the KEK.
+
+    Raises:
+        KekError: A malformed KEK.
+        ValueError: An unknown purpose (a programming error).
+    """
+    if purpose not in MAC_PURPOSES:
+        raise ValueError(f"unknown MAC purpose {purpose!r}")
+    if len(kek) != KEK_SIZE:
+        raise KekError(f"密钥加密密钥长度应为{KEK_SIZE}字节")
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"his-portal mac " + purpose.encode(),
     ).derive(kek)
 
 
