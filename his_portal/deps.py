@@ -11,9 +11,8 @@ from his_portal.adapters.face import FaceCheckProvider, make_face_provider
 from his_portal.adapters.identity import IdentityProvider, make_identity_provider
 from his_portal.adapters.sms import SmsProvider, make_sms_provider
 from his_portal.services.audit import Actor
-from his_portal.services.keyvault import load_or_create_kek
+from his_portal.services.keyvault import load_or_create_kek, mac_key
 from his_portal.services.verification import IssueContext
-from his_portal.services.willingness import derive_secret
 from his_portal.settings import get_settings
 
 
@@ -54,13 +53,15 @@ def sms_provider() -> SmsProvider:
     return make_sms_provider(settings.sms_provider, **dict(settings.sms_config))
 
 
-def face_provider() -> FaceCheckProvider:
-    return make_face_provider("demo")
+def face_provider() -> FaceCheckProvider | None:
+    """方式2's face check, or None when no face provider is configured."""
+    settings = get_settings()
+    return make_face_provider(settings.face_provider, **dict(settings.face_config))
 
 
 def willingness_secret() -> bytes:
     """The key for 意愿校验 codes and tokens, derived from the KEK."""
-    return derive_secret(kek())
+    return mac_key(kek(), "willingness")
 
 
 TICKET_SECONDS = 300

@@ -18,9 +18,9 @@ opened on the phone, confirmed by a face check, see
 Binding (NIST SP 800-63B, OWASP ASVS V6): a confirmation belongs to one doctor, the
 exact record set and the browser's login session; :func:`consume` checks all three.
 Codes, tokens and the session token are stored only as HMAC-SHA256 under ``secret``
-(:func:`derive_secret` from the KEK): a plain SHA-256 of a 6-digit code is reversed by
-trying all 10**6 codes. A code's MAC also covers its row's id, doctor, session and
-records, so a hash copied to another row opens nothing.
+(``keyvault.mac_key(kek, "willingness")``): a plain SHA-256 of a 6-digit code is
+reversed by trying all 10**6 codes. A code's MAC also covers its row's id, doctor,
+session and records, so a hash copied to another row opens nothing.
 
 Races: each state change is an UPDATE whose WHERE repeats the state it expects, and
 the rowcount says who won (two ``consume`` calls cannot both succeed). No database
@@ -71,7 +71,6 @@ __all__ = [
     "cancel_open",
     "confirmation_status",
     "consume",
-    "derive_secret",
     "start",
 ]
 
@@ -125,11 +124,6 @@ class ConfirmationView:
     status: str
     expires_at: datetime
     attempts_left: int
-
-
-def derive_secret(kek: bytes) -> bytes:
-    """The willingness HMAC key, derived from the KEK (never stored)."""
-    return hmac.new(kek, b"his-portal willingness", hashlib.sha256).digest()
 
 
 def mac(secret: bytes, *parts: object) -> str:

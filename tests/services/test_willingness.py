@@ -13,6 +13,7 @@ from his_portal.services import certificates, seals
 from his_portal.services import willingness as w
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.demo_data import load_demo_data
+from his_portal.services.keyvault import mac_key
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
 from tests.services.willingness_helpers import (
@@ -240,4 +241,5 @@ def test_concurrent_consume_only_one_wins(file_engine):
 def test_secret_must_be_a_key():
     with pytest.raises(ValueError, match="密钥过短"):
         w.mac(b"short", "code", "123456")
-    assert w.derive_secret(KEK) != w.derive_secret(bytes(32))
+    assert mac_key(KEK, "willingness") != mac_key(bytes(32), "willingness")
+    assert mac_key(KEK, "willingness") != mac_key(KEK, "audit")

@@ -13,10 +13,11 @@ from his_portal.services import seals
 from his_portal.services import willingness as w
 from his_portal.services import willingness_sms as ws
 from his_portal.services.audit import Actor
+from his_portal.services.keyvault import mac_key
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import DOCTOR, KEK, save, verify
 
-SECRET = w.derive_secret(KEK)
+SECRET = mac_key(KEK, "willingness")
 TOKEN = "login-token-of-the-doctor-browser"
 OTHER_TOKEN = "login-token-of-another-browser"
 OTHER_DOCTOR = "sh-wangli@8112"
