@@ -1,55 +1,133 @@
-"""Face verification (人脸核身) for 意愿校验 by QR code on the doctor's phone.
+"""Face check (人脸核身) for 意愿校验 方式2, done on the doctor's phone.
 
-The phone opens ``<public_url>/confirm/<token>``, sees what it is about to confirm
-and runs a face check; the willingness service hands the result of that check
-(``evidence``) to a :class:`FaceCheckProvider`, which answers matched / not matched
-for the doctor's *verified* identity, or raises :class:`FaceCheckError` when it
-cannot answer. A failure never turns into a fake match.
+The flow, whatever the provider:
 
-Only the offline :class:`DemoFaceCheckProvider` exists. A real WeChat adapter
-(微信人脸核身, the 2.0 interface of the WeChat mini-program platform; the older
-``getinfo``/``verify_result`` interface is being retired) would be a frozen dataclass
-``WechatFaceCheckProvider(app_id, app_secret, timeout)`` with ``name = "wechat"``,
-implementing this Protocol plus one step before the scan:
+1. ``begin(name=..., id_number=..., return_url=...)``: the server asks the provider
+   to open a face-check transaction for the doctor's *verified* identity (real name
+   and full ID number, decrypted by the caller just for this call). The answer is a
+   :class:`FaceSession`: ``ref`` (the provider's transaction id, kept with the
+   pending confirmation) and ``url`` (where the phone goes to do the check).
+2. The phone opens ``url``; the provider's H5 page runs liveness detection and
+   compares the face with the authority's photo for that ID number.
+3. When it is done the provider redirects the phone back to ``return_url`` (our
+   ``/confirm/<token>`` page). Nothing in that redirect is trusted: the query
+   string is the phone's to forge.
+4. ``result(ref=..., name=..., id_number=...)``: the server asks the provider,
+   server to server, what the transaction ``ref`` found. The answer is a
+   :class:`FaceResult` (matched / not matched with a Chinese reason), or
+   :class:`FaceCheckError` when the provider could not answer (timeout, HTTP
+   error, bad credentials, unreadable answer). A failure never turns into a match.
 
-1. ``begin(*, name, id_number, out_seq_no, openid) -> verify_id``: server side,
-   ``POST /cityservice/face/identify/getverifyid?access_token=...`` with the real
-   name and full ID number (decrypted by the caller with the KEK just for this call)
-   and our sequence number; keep ``verify_id → (out_seq_no, openid, cert_hash)`` in
-   its own table, never the ID number. The phone page passes ``verify_id`` to
-   ``wx.requestFacialVerify`` in the mini-program (the QR URL opens it).
-2. ``verify(*, name, id_number_masked, evidence)`` with ``evidence = verify_id``:
-   ``POST /cityservice/face/identify/queryverifyinfo`` with ``verify_id``,
-   ``out_seq_no``, ``cert_hash`` and ``openid`` from step 1. ``verify_ret == 10000``
-   is a match; user cancel, bad capture or timeout codes (900xx) are not matched
-   with a Chinese reason; ``errcode != 0`` or transport errors raise
-   :class:`FaceCheckError`. ``reference`` is ``verify_id`` (kept in the audit log).
-   It must also check that the stored mapping was begun for the same ``name``, so a
-   face check done for someone else cannot confirm this doctor.
+:class:`DemoFaceCheckProvider` (``demo``) has no provider: ``url`` is ``""`` and the
+phone page itself shows 模拟通过 / 模拟不通过, sending ``evidence`` to ``result``.
 
-``access_token`` comes from ``/cgi-bin/token`` (cache it until shortly before expiry;
-it is per app). Tested like the other adapters: against a local fake server.
+:class:`TencentFaceIdProvider` (``tencent``) speaks Tencent Cloud FaceID (慧眼) H5,
+API version ``2018-03-01``, service ``faceid``, as JSON ``POST`` to the endpoint:
+
+* ``DetectAuth`` ``{"RuleId", "IdCard", "Name", "RedirectUrl"}`` answers
+  ``{"Response": {"Url", "BizToken", "RequestId"}}``: ``ref = BizToken``.
+* ``GetDetectInfoEnhanced`` ``{"BizToken", "RuleId", "InfoType": "0"}`` answers
+  ``{"Response": {"Text": {"ErrCode", "ErrMsg", "IdCard", "Name", ...}}}``.
+  ``ErrCode`` null means the doctor has not finished; ``0`` is success, anything
+  else a failed check with ``ErrMsg`` as reason. Success only counts as a match
+  when ``Text.IdCard`` and ``Text.Name`` are the doctor's own, so a face check
+  done for somebody else (another BizToken) cannot confirm this doctor.
+* Any failure is ``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}``.
+
+Requests are signed with TC3-HMAC-SHA256 (:func:`tc3_authorization`)::
+
+    canonical_request = "POST\\n/\\n\\n"
+        "content-type:application/json; charset=utf-8\\nhost:<host>\\n\\n"
+        "content-type;host\\n" + hex(SHA256(body))
+    string_to_sign = "TC3-HMAC-SHA256\\n<timestamp>\\n<date>/faceid/tc3_request\\n"
+        + hex(SHA256(canonical_request))
+    k = HMAC("TC3" + secret_key, date); k = HMAC(k, "faceid")
+    k = HMAC(k, "tc3_request"); signature = hex(HMAC(k, string_to_sign))
+    Authorization: TC3-HMAC-SHA256 Credential=<secret_id>/<date>/faceid/tc3_request,
+        SignedHeaders=content-type;host, Signature=<signature>
+
+with ``date`` the UTC date (``YYYY-MM-DD``) of ``timestamp`` (Unix seconds, also sent
+as ``X-TC-Timestamp``), next to ``X-TC-Action``, ``X-TC-Version`` and
+``X-TC-Region``. Pure Python: no Tencent SDK.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
 
 __all__ = [
     "DEMO_FACE_OK",
     "DemoFaceCheckProvider",
     "FaceCheckError",
     "FaceCheckProvider",
+    "FaceConfigError",
     "FaceResult",
+    "FaceSession",
+    "TencentFaceIdProvider",
     "make_face_provider",
+    "tc3_authorization",
 ]
 
 #: The evidence the demo phone page sends for 模拟人脸核验通过.
 DEMO_FACE_OK = "demo-face-ok"
+DEMO_REF_PREFIX = "demo-"
+MAX_REF_LENGTH = 128
+
 MATCHED_MESSAGE = "人脸核验通过"
 MISMATCH_MESSAGE = "人脸核验未通过"
+UNFINISHED_MESSAGE = "人脸核验尚未完成"
+OTHER_PERSON_MESSAGE = "人脸核验未通过：核验的身份与本人不一致"
+
+TENCENT_ENDPOINT = "https://faceid.tencentcloudapi.com"
+TENCENT_SERVICE = "faceid"
+TENCENT_VERSION = "2018-03-01"
+TC3_ALGORITHM = "TC3-HMAC-SHA256"
+TC3_CONTENT_TYPE = "application/json; charset=utf-8"
+TC3_SIGNED_HEADERS = "content-type;host"
+
+MSG_BAD_KEY = "人脸核身服务拒绝了请求（密钥无效），请联系管理员"
+MSG_CLOCK = "服务器时间与人脸核身服务相差过大，请联系管理员"
+MSG_NOT_ALLOWED = "人脸核身服务未开通或无权使用，请联系管理员"
+MSG_EXPIRED = "人脸核验已过期或无效，请重新扫码"
+MSG_BUSY = "人脸核身服务繁忙，请稍后重试"
+MSG_UNAVAILABLE = "人脸核身服务暂时不可用，请稍后重试"
+MSG_UNRECOGNISED = "人脸核身服务返回了无法识别的结果"
+MSG_TIMEOUT = "人脸核身服务响应超时，请稍后重试"
+MSG_CONNECT = "无法连接人脸核身服务，请检查网络或稍后重试"
+MSG_TRANSPORT = "与人脸核身服务通信失败，请稍后重试"
+
+#: Tencent error codes with their own message, most specific first; a code also
+#: covers its sub-codes (``AuthFailure`` covers ``AuthFailure.SignatureFailure``).
+#: Others show the vendor's text.
+TENCENT_ERRORS: tuple[tuple[str, str], ...] = (
+    ("AuthFailure.SignatureExpire", MSG_CLOCK),
+    ("AuthFailure.UnauthorizedOperation", MSG_NOT_ALLOWED),
+    ("AuthFailure", MSG_BAD_KEY),
+    ("UnauthorizedOperation", MSG_NOT_ALLOWED),
+    ("InvalidParameterValue.BizTokenExpired", MSG_EXPIRED),
+    ("InvalidParameterValue.BizTokenIllegal", MSG_EXPIRED),
+    ("RequestLimitExceeded", MSG_BUSY),
+    ("InternalError", MSG_UNAVAILABLE),
+    ("ServiceUnavailable", MSG_UNAVAILABLE),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceSession:
+    """A face-check transaction the phone is about to run."""
+
+    ref: str  # the provider's transaction id (Tencent: BizToken); <= 128 chars
+    url: str  # where the phone goes to do the check; "" = simulated (demo only)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,12 +135,21 @@ class FaceResult:
     """A provider's definite answer."""
 
     matched: bool
-    reference: str  # provider transaction id for the audit log; "" if none
+    reference: str  # provider transaction id for the audit log
     message: str  # Chinese, shown on the phone
 
 
 class FaceCheckError(Exception):
-    """The check could not be completed; ``message`` is Chinese for the doctor."""
+    """The provider could not answer; ``message`` is Chinese for the doctor."""
+
+    def __init__(self, message: str, *, reference: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.reference = reference  # the provider's request id, if it answered
+
+
+class FaceConfigError(ValueError):
+    """The face-check settings are unusable; ``message`` is one line of Chinese."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -70,17 +157,34 @@ class FaceCheckError(Exception):
 
 
 class FaceCheckProvider(Protocol):
-    """Anything that can tell whether a face check matched a verified identity."""
+    """Anything that can run a face check for a verified identity."""
 
     name: str
+    demo: bool  # True only for the demo provider (the phone page simulates it)
 
-    def verify(self, *, name: str, id_number_masked: str, evidence: str) -> FaceResult:
-        """Judge the evidence a phone produced for this identity.
+    def begin(self, *, name: str, id_number: str, return_url: str) -> FaceSession:
+        """Open a face-check transaction.
 
         Args:
             name: The doctor's verified real name.
-            id_number_masked: The masked ID number (for display and logs only).
-            evidence: What the phone's face check produced (provider specific).
+            id_number: The full, verified ID number.
+            return_url: Where the provider sends the phone back when done.
+
+        Raises:
+            FaceCheckError: The provider could not open the transaction.
+        """
+        ...
+
+    def result(
+        self, *, ref: str, name: str, id_number: str, evidence: str = ""
+    ) -> FaceResult:
+        """Ask what transaction ``ref`` found, for this identity only.
+
+        Args:
+            ref: :attr:`FaceSession.ref` from :meth:`begin`.
+            name: The doctor's verified real name.
+            id_number: The full, verified ID number.
+            evidence: What the phone sent (demo only; real providers ignore it).
 
         Raises:
             FaceCheckError: The provider could not give a definite answer.
@@ -90,26 +194,329 @@ class FaceCheckProvider(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class DemoFaceCheckProvider:
-    """Offline provider: matched exactly when ``evidence == DEMO_FACE_OK``."""
+    """Offline provider: the phone page simulates the check (see module docstring).
+
+    Matched exactly when ``evidence == DEMO_FACE_OK`` for a ``ref`` it issued.
+    """
 
     name: str = field(default="demo", init=False)
+    demo: bool = field(default=True, init=False)
 
-    def verify(self, *, name: str, id_number_masked: str, evidence: str) -> FaceResult:
+    def begin(self, *, name: str, id_number: str, return_url: str) -> FaceSession:
+        """Issue a demo transaction id; there is no page to visit."""
+        return FaceSession(ref=f"{DEMO_REF_PREFIX}{uuid.uuid4().hex}", url="")
+
+    def result(
+        self, *, ref: str, name: str, id_number: str, evidence: str = ""
+    ) -> FaceResult:
         """Match the demo evidence; anything else is not matched."""
-        if evidence == DEMO_FACE_OK:
-            reference = f"demo-face-{uuid.uuid4().hex[:16]}"
-            return FaceResult(
-                matched=True, reference=reference, message=MATCHED_MESSAGE
+        if evidence == DEMO_FACE_OK and ref.startswith(DEMO_REF_PREFIX):
+            return FaceResult(matched=True, reference=ref, message=MATCHED_MESSAGE)
+        return FaceResult(matched=False, reference=ref, message=MISMATCH_MESSAGE)
+
+
+def _hmac256(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+def tc3_authorization(
+    *,
+    secret_id: str,
+    secret_key: str,
+    service: str,
+    host: str,
+    payload: bytes,
+    timestamp: int,
+    path: str = "/",
+) -> str:
+    """The ``Authorization`` header of a TC3-HMAC-SHA256 signed JSON ``POST``.
+
+    Args:
+        secret_id: The SecretId.
+        secret_key: The SecretKey.
+        service: The product, e.g. ``"faceid"`` (also in the credential scope).
+        host: The ``Host`` header exactly as sent (with ``:port`` if not default).
+        payload: The request body, byte for byte as sent.
+        timestamp: Unix seconds, as sent in ``X-TC-Timestamp``.
+        path: The canonical URI (``"/"`` for Tencent Cloud API endpoints).
+
+    Returns:
+        ``TC3-HMAC-SHA256 Credential=..., SignedHeaders=content-type;host,
+        Signature=...``
+    """
+    date = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+    canonical_request = "\n".join(
+        [
+            "POST",
+            path,
+            "",  # canonical query string
+            f"content-type:{TC3_CONTENT_TYPE}\nhost:{host}\n",
+            TC3_SIGNED_HEADERS,
+            hashlib.sha256(payload).hexdigest(),
+        ]
+    )
+    scope = f"{date}/{service}/tc3_request"
+    string_to_sign = "\n".join(
+        [
+            TC3_ALGORITHM,
+            str(timestamp),
+            scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+    key = _hmac256(f"TC3{secret_key}".encode(), date)
+    key = _hmac256(key, service)
+    key = _hmac256(key, "tc3_request")
+    signature = hmac.new(
+        key, string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    return (
+        f"{TC3_ALGORITHM} Credential={secret_id}/{scope}, "
+        f"SignedHeaders={TC3_SIGNED_HEADERS}, Signature={signature}"
+    )
+
+
+def _tencent_error_message(code: str, detail: str) -> str:
+    for known, message in TENCENT_ERRORS:
+        if code == known or code.startswith(f"{known}."):
+            return message
+    # Truncated: the vendor's text is shown to the doctor as is.
+    return f"人脸核身服务返回错误：{detail[:100] or '未知错误'}（代码 {code}）"
+
+
+def _same_name(given: object, expected: str) -> bool:
+    if not isinstance(given, str) or not expected.split():
+        return False
+    return given.split() == expected.split()
+
+
+def _same_id_number(given: object, expected: str) -> bool:
+    if not isinstance(given, str) or not expected.strip():
+        return False
+    return given.strip().upper() == expected.strip().upper()
+
+
+def _is_web_url(url: object) -> bool:
+    """Only a web page may be handed to the phone (not ``javascript:`` and such)."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TencentFaceIdProvider:
+    """Client of Tencent Cloud FaceID H5 (see the module docstring for the wire)."""
+
+    # Empty defaults: a missing setting gets the clear message of __post_init__.
+    secret_id: str = ""
+    secret_key: str = field(default="", repr=False)  # never in logs
+    rule_id: str = ""  # the 业务流程 created in the FaceID console
+    endpoint: str = TENCENT_ENDPOINT
+    region: str = "ap-guangzhou"
+    timeout: float = 10.0  # seconds, connect and read alike
+    name: str = field(default="tencent", init=False)
+    demo: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        settings = {
+            "SECRET_ID": self.secret_id,
+            "SECRET_KEY": self.secret_key,
+            "RULE_ID": self.rule_id,
+        }
+        missing = [f"HIS_FACE_{env}" for env, value in settings.items() if not value]
+        if missing:
+            raise FaceConfigError(f"腾讯云人脸核身缺少配置：{'、'.join(missing)}")
+        url = httpx.URL(self.endpoint)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise FaceConfigError(
+                "人脸核身服务地址（HIS_FACE_ENDPOINT）应以 http:// 或 https:// 开头"
             )
-        return FaceResult(matched=False, reference="", message=MISMATCH_MESSAGE)
+        if url.query or url.fragment:
+            raise FaceConfigError("人脸核身服务地址（HIS_FACE_ENDPOINT）不应带参数")
+        if not self.timeout > 0:
+            raise FaceConfigError("人脸核身服务超时时间应大于0秒")
+
+    def begin(self, *, name: str, id_number: str, return_url: str) -> FaceSession:
+        """Open a transaction with ``DetectAuth``.
+
+        Args:
+            name: The doctor's verified real name.
+            id_number: The full ID number (sent to Tencent, never stored here).
+            return_url: Where Tencent redirects the phone when it is done.
+
+        Returns:
+            ``ref`` is the BizToken, ``url`` Tencent's H5 page.
+
+        Raises:
+            FaceCheckError: Timeout, transport failure, error or unreadable answer.
+        """
+        answer = self._call(
+            "DetectAuth",
+            {
+                "RuleId": self.rule_id,
+                "IdCard": id_number,
+                "Name": name,
+                "RedirectUrl": return_url,
+            },
+        )
+        reference = str(answer.get("RequestId") or "")
+        biz_token, url = answer.get("BizToken"), answer.get("Url")
+        valid_token = (
+            isinstance(biz_token, str) and 0 < len(biz_token) <= MAX_REF_LENGTH
+        )
+        if not (valid_token and _is_web_url(url)):
+            raise FaceCheckError(MSG_UNRECOGNISED, reference=reference)
+        return FaceSession(ref=biz_token, url=url)
+
+    def result(
+        self, *, ref: str, name: str, id_number: str, evidence: str = ""
+    ) -> FaceResult:
+        """Fetch the outcome of ``ref`` with ``GetDetectInfoEnhanced``.
+
+        Args:
+            ref: The BizToken from :meth:`begin`.
+            name: The doctor's verified real name; must equal ``Text.Name``.
+            id_number: The doctor's full ID number; must equal ``Text.IdCard``.
+            evidence: Ignored: only Tencent's own answer counts.
+
+        Returns:
+            Matched only for ``ErrCode == 0`` for this very person.
+
+        Raises:
+            FaceCheckError: Timeout, transport failure, error or unreadable answer.
+        """
+        answer = self._call(
+            "GetDetectInfoEnhanced",
+            {"BizToken": ref, "RuleId": self.rule_id, "InfoType": "0"},
+        )
+        text = answer.get("Text")
+        if text is None:
+            return FaceResult(matched=False, reference=ref, message=UNFINISHED_MESSAGE)
+        if not isinstance(text, dict):
+            raise FaceCheckError(MSG_UNRECOGNISED, reference=answer["RequestId"])
+        code = text.get("ErrCode")
+        if code is None:
+            return FaceResult(matched=False, reference=ref, message=UNFINISHED_MESSAGE)
+        # bool is an int in Python: ``False`` must not pass for ``0``.
+        if isinstance(code, bool) or not isinstance(code, int | str):
+            raise FaceCheckError(MSG_UNRECOGNISED, reference=answer["RequestId"])
+        if str(code).strip() != "0":
+            reason = str(text.get("ErrMsg") or "").strip()[:100]
+            message = (
+                f"{MISMATCH_MESSAGE}：{reason}"
+                if reason
+                else f"{MISMATCH_MESSAGE}（代码 {code}）"
+            )
+            return FaceResult(matched=False, reference=ref, message=message)
+        if not (
+            _same_id_number(text.get("IdCard"), id_number)
+            and _same_name(text.get("Name"), name)
+        ):
+            return FaceResult(
+                matched=False, reference=ref, message=OTHER_PERSON_MESSAGE
+            )
+        return FaceResult(matched=True, reference=ref, message=MATCHED_MESSAGE)
+
+    def _call(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """POST one signed action; returns ``Response`` without an ``Error``."""
+        url = httpx.URL(self.endpoint)
+        host = url.netloc.decode("ascii")  # what httpx sends as Host
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Authorization": tc3_authorization(
+                secret_id=self.secret_id,
+                secret_key=self.secret_key,
+                service=TENCENT_SERVICE,
+                host=host,
+                payload=body,
+                timestamp=timestamp,
+                path=url.raw_path.decode("ascii") or "/",
+            ),
+            "Content-Type": TC3_CONTENT_TYPE,
+            "Host": host,
+            "X-TC-Action": action,
+            "X-TC-Timestamp": str(timestamp),
+            "X-TC-Version": TENCENT_VERSION,
+            "X-TC-Language": "zh-CN",
+        }
+        if self.region:
+            headers["X-TC-Region"] = self.region
+        try:
+            # A redirect would re-send the ID number to a host nobody configured.
+            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+                response = client.post(url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise FaceCheckError(MSG_TIMEOUT) from exc
+        except httpx.ConnectError as exc:
+            raise FaceCheckError(MSG_CONNECT) from exc
+        except httpx.HTTPError as exc:
+            raise FaceCheckError(MSG_TRANSPORT) from exc
+        return self._interpret(response)
+
+    @staticmethod
+    def _interpret(response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            data = None
+        answer = data.get("Response") if isinstance(data, dict) else None
+        if not isinstance(answer, dict):
+            failed = response.status_code >= 500
+            raise FaceCheckError(MSG_UNAVAILABLE if failed else MSG_UNRECOGNISED)
+        reference = str(answer.get("RequestId") or "")
+        error = answer.get("Error")
+        if error is not None:
+            if not isinstance(error, dict) or not error.get("Code"):
+                raise FaceCheckError(MSG_UNRECOGNISED, reference=reference)
+            message = _tencent_error_message(
+                str(error["Code"]), str(error.get("Message") or "")
+            )
+            raise FaceCheckError(message, reference=reference)
+        if response.status_code != 200:
+            failed = response.status_code >= 500
+            raise FaceCheckError(
+                MSG_UNAVAILABLE if failed else MSG_UNRECOGNISED, reference=reference
+            )
+        # Every Tencent answer carries one; without it the audit trail has a hole.
+        if not reference:
+            raise FaceCheckError(MSG_UNRECOGNISED)
+        answer["RequestId"] = reference
+        return answer
 
 
-def make_face_provider(kind: str) -> FaceCheckProvider:
-    """Build the provider named by settings (only ``"demo"`` exists so far).
+def make_face_provider(kind: str, **config: str | float) -> FaceCheckProvider | None:
+    """Build the provider named by settings.
+
+    Args:
+        kind: ``"demo"`` (simulated on the phone page), ``"tencent"`` or ``"none"``.
+        **config: :class:`TencentFaceIdProvider` fields (``secret_id``,
+            ``secret_key``, ``rule_id``, ``endpoint``, ``region``, ``timeout``),
+            e.g. ``**dict(settings.face_config)``; ignored for ``demo``.
+
+    Returns:
+        The provider, or ``None`` for ``"none"`` (方式2 is not offered).
 
     Raises:
-        ValueError: Any other kind.
+        FaceConfigError: Unknown kind, or ``tencent`` with missing settings.
     """
     if kind == "demo":
         return DemoFaceCheckProvider()
-    raise ValueError(f"未知的人脸核身方式：{kind!r}（目前仅支持 demo）")
+    if kind == "tencent":
+        known = set(TencentFaceIdProvider.__dataclass_fields__) - {"name", "demo"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise FaceConfigError(f"腾讯云人脸核身配置项未知：{'、'.join(unknown)}")
+        if "timeout" in config:
+            try:
+                config["timeout"] = float(config["timeout"])
+            except ValueError as exc:
+                raise FaceConfigError("人脸核身服务超时时间应为秒数") from exc
+        return TencentFaceIdProvider(**config)
+    if kind == "none":
+        return None
+    raise FaceConfigError(f"未知的人脸核身方式：{kind!r}（应为 demo、tencent 或 none）")
