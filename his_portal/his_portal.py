@@ -6,13 +6,13 @@ from his_portal import routes
 from his_portal.api import api
 from his_portal.pages.admin import AdminState, admin_page
 from his_portal.pages.confirm import ConfirmState, confirm_page
-from his_portal.pages.dev_sms import DevSmsState, dev_sms_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
 from his_portal.pages.profile import ProfileState, profile_page
 from his_portal.pages.seal_settings import SealState
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
+from his_portal.settings import get_settings
 from his_portal.state import AuthState
 
 
@@ -66,12 +66,16 @@ app.add_page(
     title="患者查询 · 牙医云 HIS",
     on_load=[AuthState.guard, SearchState.on_load],
 )
-app.add_page(
-    dev_sms_page,
-    route=routes.DEV_SMS,
-    title="演示短信发件箱 · 牙医云 HIS",
-    on_load=DevSmsState.on_load,
-)
+if get_settings().demo_mode:
+    # Demo pages and their states exist only in demo mode.
+    from his_portal.pages.dev_sms import DevSmsState, dev_sms_page
+
+    app.add_page(
+        dev_sms_page,
+        route=routes.DEV_SMS,
+        title="演示短信发件箱 · 牙医云 HIS",
+        on_load=DevSmsState.on_load,
+    )
 app.add_page(
     confirm_page,
     route=routes.CONFIRM,

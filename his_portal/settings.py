@@ -131,6 +131,12 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (the process environment by default)."""
         env = dict(os.environ if environ is None else environ)
+        settings = cls._read(env)
+        check_providers(settings, env)
+        return settings
+
+    @classmethod
+    def _read(cls, env: dict[str, str]) -> Settings:
         data_dir = Path(env.get("HIS_DATA_DIR") or PROJECT_ROOT / "data").resolve()
         db_url = env.get("HIS_DB_URL") or f"sqlite:///{data_dir / 'his_portal.db'}"
         kek_file = Path(env.get("HIS_KEK_FILE") or data_dir / "secrets" / "kek.bin")
@@ -190,6 +196,48 @@ class Settings:
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )
+
+
+_REQUIRED = {
+    ("HIS_SMS_PROVIDER", "aliyun"): tuple(
+        f"HIS_SMS_{name.upper()}" for name in SMS_FIELDS if name != "endpoint"
+    ),
+    ("HIS_IDENTITY_PROVIDER", "http"): (
+        "HIS_IDENTITY_URL",
+        "HIS_IDENTITY_KEY",
+        "HIS_IDENTITY_SECRET",
+    ),
+    ("HIS_FACE_PROVIDER", "tencent"): (
+        "HIS_FACE_SECRET_ID",
+        "HIS_FACE_SECRET_KEY",
+        "HIS_FACE_RULE_ID",
+    ),
+}
+
+
+def check_providers(settings: Settings, env: dict[str, str]) -> None:
+    """Outside demo mode no demo provider may run, and real ones need their config.
+
+    Raises:
+        SettingsError: One line naming the setting to fix.
+    """
+    chosen = {
+        "HIS_IDENTITY_PROVIDER": settings.identity_provider,
+        "HIS_SMS_PROVIDER": settings.sms_provider,
+        "HIS_FACE_PROVIDER": settings.face_provider,
+    }
+    if not settings.demo_mode:
+        demo = [name for name, kind in chosen.items() if kind == "demo"]
+        if demo:
+            raise SettingsError(
+                "HIS_DEMO_MODE=false but "
+                + ", ".join(f"{name}=demo" for name in demo)
+                + ": configure a real provider (see README, 生产部署)"
+            )
+    for name, kind in chosen.items():
+        missing = [v for v in _REQUIRED.get((name, kind), ()) if not env.get(v)]
+        if missing:
+            raise SettingsError(f"{name}={kind} needs {', '.join(missing)}")
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,18 @@ import pytest
 
 from his_portal.settings import Settings, SettingsError
 
+REAL_PROVIDERS = {
+    "HIS_IDENTITY_PROVIDER": "http",
+    "HIS_IDENTITY_URL": "https://id.example.test/verify",
+    "HIS_IDENTITY_KEY": "key",
+    "HIS_IDENTITY_SECRET": "secret",
+    "HIS_SMS_PROVIDER": "aliyun",
+    "HIS_SMS_ACCESS_KEY_ID": "id",
+    "HIS_SMS_ACCESS_KEY_SECRET": "secret",
+    "HIS_SMS_SIGN_NAME": "牙医云",
+    "HIS_SMS_TEMPLATE_CODE": "SMS_1",
+}
+
 
 def test_defaults_keep_everything_under_the_data_dir(tmp_path):
     settings = Settings.from_env({"HIS_DATA_DIR": str(tmp_path)})
@@ -24,6 +36,8 @@ def test_values_come_from_the_environment(tmp_path):
             "HIS_KEK_FILE": "/run/secrets/kek",
             "HIS_CLINIC_NAME": "测试门诊",
             "HIS_DEMO_MODE": "off",
+            "HIS_FACE_PROVIDER": "none",
+            **REAL_PROVIDERS,
             "HIS_SESSION_HOURS": "8",
             "HIS_TIMEZONE": "Asia/Urumqi",
         }
@@ -47,3 +61,28 @@ def test_values_come_from_the_environment(tmp_path):
 def test_bad_values_fail_loudly(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({"HIS_DATA_DIR": str(tmp_path), name: value})
+
+
+@pytest.mark.parametrize(
+    "demo", ["HIS_IDENTITY_PROVIDER", "HIS_SMS_PROVIDER", "HIS_FACE_PROVIDER"]
+)
+def test_production_refuses_every_demo_provider(tmp_path, demo):
+    env = {"HIS_DATA_DIR": str(tmp_path), "HIS_DEMO_MODE": "false"}
+    env |= REAL_PROVIDERS | {"HIS_FACE_PROVIDER": "none", demo: "demo"}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    assert message.startswith("HIS_DEMO_MODE=false but ") and "\n" not in message
+    assert f"{demo}=demo" in message
+
+
+def test_production_with_real_providers_starts(tmp_path):
+    env = {"HIS_DATA_DIR": str(tmp_path), "HIS_DEMO_MODE": "false"}
+    settings = Settings.from_env(env | REAL_PROVIDERS | {"HIS_FACE_PROVIDER": "none"})
+    assert (settings.sms_provider, settings.face_provider) == ("aliyun", "none")
+
+
+def test_a_real_provider_needs_its_settings(tmp_path):
+    env = {"HIS_DATA_DIR": str(tmp_path), "HIS_FACE_PROVIDER": "tencent"}
+    with pytest.raises(SettingsError, match="HIS_FACE_PROVIDER=tencent needs"):
+        Settings.from_env(env | {"HIS_FACE_SECRET_ID": "id"})

@@ -82,12 +82,15 @@ def willingness_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("签名动作真实意愿校验"),
             rx.dialog.description(
-                f"即将签署 {SignFlowState.record_ids.length()} 份病历。" + WHY, size="2"
+                f"即将签署 {SignFlowState.record_count} 份病历。" + WHY, size="2"
             ),
             rx.tabs.root(
                 rx.tabs.list(
                     rx.tabs.trigger("短信方式签署", value="sms"),
-                    rx.tabs.trigger("微信人脸识别认证", value="qr"),
+                    rx.cond(
+                        SignFlowState.qr_available,
+                        rx.tabs.trigger("微信人脸识别认证", value="qr"),
+                    ),
                 ),
                 rx.tabs.content(_sms_panel(), value="sms", padding_y="12px"),
                 rx.tabs.content(_qr_panel(), value="qr", padding_y="12px"),
@@ -206,11 +209,15 @@ def signing_dialog() -> rx.Component:
             rx.hstack(
                 rx.cond(
                     running,
-                    rx.button(
-                        "停止",
-                        variant="soft",
-                        color_scheme="red",
-                        on_click=SignFlowState.stop,
+                    rx.hstack(
+                        rx.button(
+                            "停止",
+                            variant="soft",
+                            color_scheme="red",
+                            on_click=SignFlowState.stop,
+                        ),
+                        rx.button("关闭", variant="soft", on_click=SignFlowState.close),
+                        spacing="3",
                     ),
                     rx.button(
                         rx.cond(SignFlowState.step == "done", "关闭", "撤销"),

@@ -1,5 +1,6 @@
-"""/dev/sms: the demo SMS outbox (demo mode only), so the product can be tried
-without a phone. Shows the messages the demo gateway "sent", newest first."""
+"""/dev/sms: the demo SMS outbox (demo mode only: the page and this state are not
+registered otherwise), so the product can be tried without a phone. Shows the
+logged-in person only the messages the demo gateway "sent" to them, newest first."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ class DevSmsState(AuthState):
     @rx.event
     def on_load(self):
         self.enabled = get_settings().demo_mode
-        if not self.enabled or self._require() is None:
+        user = self._require()
+        if not self.enabled or user is None:
             self.messages = []
             return None
         zone = clinic_zone()
         with db.session() as session:
             rows = session.exec(
                 select(SmsMessage)
-                .where(SmsMessage.provider == "demo")
+                .where(SmsMessage.provider == "demo", SmsMessage.user_id == user.id)
                 .order_by(col(SmsMessage.id).desc())
                 .limit(50)
             ).all()

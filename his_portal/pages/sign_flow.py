@@ -1,30 +1,36 @@
 """The signing flow behind 签名 / 批量签名: 意愿校验 (SMS code or QR + face check on
-the phone), then the 签署 dialog (seal, preview), then the batch in the background."""
+the phone), then the 签署 dialog (seal, preview), then the batch in the background.
+
+Every handler here can be called by any client in any order: the state only carries
+the confirmation id, and :mod:`his_portal.services.sign_batch` decides, from the
+database, which records a confirmation covers and whether its step may run.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import io
-from datetime import datetime
 
 import qrcode
 import reflex as rx
-from sqlmodel import select
 
 from his_portal import db, deps
-from his_portal.models import MedicalRecord, Role
+from his_portal.models import Role, utcnow
 from his_portal.services import (
     record_signing,
-    seals,
+    sign_batch,
     willingness,
     willingness_qr,
     willingness_sms,
 )
 from his_portal.services.audit import Actor
-from his_portal.services.documents import render_preview_png, render_record_pdf
+from his_portal.services.record_signing import SigningRefused, SignOutcome
+from his_portal.services.signing import SigningError
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
+
+STOPPED = "已停止，未签署"
 
 
 def _png_url(data: bytes) -> str:
@@ -39,8 +45,10 @@ def _qr_url(text: str) -> str:
 
 class SignFlowState(AuthState):
     step: str = ""
+    record_count: int = 0
     record_ids: list[int] = []
     method: str = "sms"
+    qr_available: bool = False
     confirmation_id: int = 0
     mobile_masked: str = ""
     code: str = ""
@@ -56,6 +64,8 @@ class SignFlowState(AuthState):
     done: int = 0
     results: list[dict[str, str]] = []
     cancel_requested: bool = False
+    _labels: list[str] = []
+    _batch_running: bool = False
 
     def _actor(self, user) -> Actor:
         ip, agent = self._client()
@@ -73,19 +83,38 @@ class SignFlowState(AuthState):
                 **extra,
             )
 
-    def _start(self, user, method: str) -> None:
+    def _reset(self) -> None:
+        self.record_ids, self.file_names, self._labels = [], [], []
+        self.preview, self.qr_image, self.code, self.message = "", "", "", ""
+        self.results, self.done, self.index, self.resend_in = [], 0, 0, 0
+
+    def _start(self, user, method: str, record_ids) -> None:
         with db.session() as session:
             started = willingness.start(
                 session,
                 user=user,
                 session_token=self.token,
                 method=method,
-                record_ids=self.record_ids,
+                record_ids=record_ids,
                 secret=deps.willingness_secret(),
             )
+        self._reset()
         self.confirmation_id, self.method = started.confirmation_id, method
-        self.mobile_masked, self.code, self.message = started.mobile_masked, "", ""
-        self.qr_image, self.resend_in = "", 0
+        self.record_count, self.mobile_masked = (
+            started.record_count,
+            started.mobile_masked,
+        )
+
+    def _started_ids(self, user) -> tuple[int, ...]:
+        with db.session() as session:
+            row, _ = willingness.load(
+                session,
+                self.confirmation_id,
+                user,
+                self.token,
+                deps.willingness_secret(),
+            )
+            return willingness.record_ids_of(row)
 
     @rx.event
     def begin(self, record_ids: list[int]):
@@ -93,11 +122,13 @@ class SignFlowState(AuthState):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
+        if self._batch_running:
+            return rx.toast.warning("正在签署，请等待完成或点击停止")
         if not record_ids:
             return rx.toast.warning("请先勾选要签名的病历")
-        self.record_ids, self.results, self.done = list(record_ids), [], 0
+        self.qr_available = deps.face_provider() is not None
         try:
-            self._start(user, "sms")
+            self._start(user, "sms", record_ids)
         except willingness.WillingnessError as exc:
             return rx.toast.error(exc.message)
         self.step = "willing"
@@ -106,17 +137,19 @@ class SignFlowState(AuthState):
     @rx.event
     def set_method(self, method: str | list[str]):
         user = self._require(Role.DOCTOR)
-        if user is None or method not in ("sms", "qr") or method == self.method:
+        if user is None or self.step != "willing" or method == self.method:
+            return None
+        if method not in ("sms", "qr") or (method == "qr" and not self.qr_available):
             return None
         try:
-            self._start(user, str(method))
+            self._start(user, str(method), self._started_ids(user))
         except willingness.WillingnessError as exc:
             self.message = exc.message
         return None
 
     @rx.event
     def set_code(self, value: str):
-        self.code = value.strip()[:6]
+        self.code = value.strip()[:6] if isinstance(value, str) else ""
 
     @rx.event
     def send_code(self):
@@ -128,7 +161,8 @@ class SignFlowState(AuthState):
         except willingness.WillingnessError as exc:
             self.message, self.resend_in = exc.message, exc.retry_after
             return SignFlowState.tick if exc.retry_after else None
-        self.message = f"验证码已发送至 {sent.mobile_masked}，5分钟内有效"
+        minutes = int(willingness_sms.CODE_TTL.total_seconds() // 60)
+        self.message = f"验证码已发送至 {sent.mobile_masked}，{minutes}分钟内有效"
         self.resend_in = sent.resend_in
         return SignFlowState.tick
 
@@ -143,7 +177,7 @@ class SignFlowState(AuthState):
                 self.resend_in -= 1
 
     @rx.event
-    def confirm_code(self):
+    async def confirm_code(self):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
@@ -155,7 +189,7 @@ class SignFlowState(AuthState):
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
-        return self._to_signing(user)
+        return await self._to_signing(user)
 
     @rx.event
     def make_qr(self):
@@ -164,7 +198,10 @@ class SignFlowState(AuthState):
             return AuthState.guard
         try:
             issued = self._bound(
-                willingness_qr.new_qr_token, user, public_url=get_settings().public_url
+                willingness_qr.new_qr_token,
+                user,
+                face=deps.face_provider(),
+                public_url=get_settings().public_url,
             )
         except willingness.WillingnessError as exc:
             self.message = exc.message
@@ -177,96 +214,99 @@ class SignFlowState(AuthState):
 
     @rx.event(background=True)
     async def watch_qr(self):
-        """Move on by itself when the phone confirms."""
-        for _ in range(200):
+        """Move on by itself when the phone confirms; ends with the confirmation."""
+        while True:
             await asyncio.sleep(1.5)
             async with self:
-                if self.step != "willing" or self.method != "qr":
-                    return
                 user = self._require(Role.DOCTOR)
-                if user is None:
+                if user is None or self.step != "willing" or self.method != "qr":
                     return
-                view = self._bound(willingness.confirmation_status, user)
+                try:
+                    view = self._bound(willingness.confirmation_status, user)
+                except willingness.WillingnessError:
+                    return
                 if view.status == "confirmed":
-                    self._to_signing(user)
+                    await self._to_signing(user)
                     return
-                if view.status in ("failed", "expired", "cancelled"):
+                if view.status != "pending":
                     self.message = "二维码已失效，请点击重新生成"
                     return
 
-    def _to_signing(self, user):
-        with db.session() as session:
-            seal = seals.current_seal(session=session, user_id=user.id)
-            records = session.exec(
-                select(MedicalRecord).where(MedicalRecord.id.in_(self.record_ids))
-            ).all()
-            names = {}
-            for record in records:
-                doc = record_signing.record_document(
-                    session=session,
-                    record=record,
+    async def _to_signing(self, user):
+        try:
+            with db.session() as session:
+                shown = sign_batch.signing_view(
+                    session,
+                    user=user,
+                    confirmation_id=self.confirmation_id,
+                    session_token=self.token,
+                    secret=deps.willingness_secret(),
                     zone=clinic_zone(),
-                    doctor_name=user.display_name,
                 )
-                stamp = datetime.now(clinic_zone()).strftime("%Y%m%d%H%M%S")
-                names[record.id] = (
-                    f"{stamp}_{doc.patient_name}_{doc.record_no}_{doc.title}"
-                )
-        self.has_personal_seal = seal is not None
-        self.seal_choice = "personal" if seal is not None else "system"
-        self.signer_name = user.display_name
-        self.file_names = [names.get(i, "") for i in self.record_ids]
-        self.step, self.index, self.message = "sign", 0, ""
-        self._render_preview(user)
-
-    def _render_preview(self, user) -> None:
-        record_id = self.record_ids[self.index]
-        data_dir = get_settings().data_dir
-        with db.session() as session:
-            record = session.get(MedicalRecord, record_id)
-            doc = record_signing.record_document(
-                session=session,
-                record=record,
-                zone=clinic_zone(),
-                doctor_name=user.display_name,
-            )
-            if self.seal_choice == "personal":
-                seal = seals.current_seal(session=session, user_id=user.id)
-                png = seals.read_seal(
-                    session=session, user=user, seal_id=seal.id, data_dir=data_dir
-                )
-            else:
-                png = seals.system_seal_png(user.display_name)
-        pdf = render_record_pdf(
-            doc, seal_png=png, signer_name=user.display_name, signed_at="（签署时生成）"
-        )
-        self.preview = _png_url(render_preview_png(pdf, dpi=80)[0])
-
-    @rx.event
-    def choose_seal(self, value: str | list[str]):
-        user = self._require(Role.DOCTOR)
-        if user is None or value not in ("personal", "system"):
+        except willingness.WillingnessError as exc:
+            self.message = exc.message
             return None
-        if value == "personal" and not self.has_personal_seal:
-            return rx.toast.error("尚未设置个性签章")
-        self.seal_choice = str(value)
-        self._render_preview(user)
+        self.record_ids, self.file_names = (
+            list(shown.record_ids),
+            list(shown.file_names),
+        )
+        self._labels = list(shown.labels)
+        self.has_personal_seal = shown.has_personal_seal
+        self.seal_choice = "personal" if shown.has_personal_seal else "system"
+        self.signer_name = shown.signer_name
+        self.step, self.index, self.message = "sign", 0, ""
+        return await self._render_preview(user, 0, self.seal_choice)
+
+    async def _render_preview(self, user, index: int, seal_choice: str):
+        """Render off the event loop; only records of this confirmation render."""
+        args = dict(
+            user=user,
+            confirmation_id=self.confirmation_id,
+            session_token=self.token,
+            secret=deps.willingness_secret(),
+            index=index,
+            seal_choice=seal_choice,
+            data_dir=get_settings().data_dir,
+            zone=clinic_zone(),
+        )
+
+        def render() -> bytes:
+            with db.session() as session:
+                return sign_batch.preview_png(session, **args)
+
+        try:
+            png = await asyncio.to_thread(render)
+        except (willingness.WillingnessError, SigningError) as exc:
+            return rx.toast.error(exc.message)
+        self.index, self.seal_choice, self.preview = index, seal_choice, _png_url(png)
         return None
 
     @rx.event
-    def move(self, step: int):
+    async def choose_seal(self, value: str | list[str]):
+        user = self._require(Role.DOCTOR)
+        if user is None or self.step != "sign" or value not in ("personal", "system"):
+            return None
+        return await self._render_preview(user, self.index, str(value))
+
+    @rx.event
+    async def move(self, step: int):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
-        self.index = max(0, min(len(self.record_ids) - 1, self.index + step))
-        self._render_preview(user)
-        return None
+        if self.step != "sign" or step not in (-1, 1):
+            return None
+        index = max(0, min(len(self.record_ids) - 1, self.index + step))
+        return await self._render_preview(user, index, self.seal_choice)
 
     @rx.event
     def close(self):
-        if self.step == "running":
-            return rx.toast.warning("正在签署，请等待完成或点击停止")
-        self.step, self.preview, self.qr_image = "", "", ""
+        """Close the dialog; while a batch runs, the records not yet signed stop."""
+        if self._batch_running:
+            self.cancel_requested = True
+            self.step = ""
+            return rx.toast.info("已停止签署剩余病历，已签署的病历不受影响")
+        self.step = ""
+        self._reset()
         return None
 
     @rx.event
@@ -275,17 +315,15 @@ class SignFlowState(AuthState):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
+        if self.step != "sign" or self._batch_running:
+            return None
         try:
-            self._bound(willingness.consume, user, record_ids=self.record_ids)
+            self._bound(willingness.consume, user, seal_choice=self.seal_choice)
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
-        self.step, self.done, self.results, self.cancel_requested = (
-            "running",
-            0,
-            [],
-            False,
-        )
+        self.step, self.done, self.results = "running", 0, []
+        self.cancel_requested = False
         return SignFlowState.run_batch
 
     @rx.event
@@ -294,75 +332,100 @@ class SignFlowState(AuthState):
 
     @rx.event(background=True)
     async def run_batch(self):
-        """One record at a time, each in its own transaction; CPU work in a thread so
-        the UI and other users stay responsive; failures do not stop the batch."""
+        """Sign the spent confirmation's records, one per transaction, off the event
+        loop. Safe to call directly: :func:`sign_batch.claim` refuses anything but
+        this doctor's spent, not yet run confirmation, and runs it once."""
         async with self:
             user = self._require(Role.DOCTOR)
-            actor = self._actor(user) if user else Actor()
-            ids, choice = list(self.record_ids), self.seal_choice
-            method, confirmation = self.method, self.confirmation_id
-        if user is None:
-            return
-        settings = get_settings()
+            if user is None or self._batch_running:
+                return
+            actor, token = self._actor(user), self.token
+            confirmation_id = self.confirmation_id
+            self._batch_running = True
         try:
-            with db.session() as session:
-                kit = record_signing.load_signer(
-                    session=session,
-                    user=user,
-                    kek=deps.kek(),
-                    now=datetime.now(clinic_zone()),
-                    tsa_url=settings.tsa_url,
-                )
-        except record_signing.SigningRefused as exc:
+            await self._run(user, actor, token, confirmation_id)
+        finally:
             async with self:
-                self.step, self.message = "done", exc.message
-            return
-        for record_id in ids:
-            async with self:
-                if self.cancel_requested:
-                    self.results.append(
-                        {
-                            "record": str(record_id),
-                            "ok": "",
-                            "message": "已停止，未签署",
-                        }
-                    )
-                    continue
-
-            def work(record_id=record_id):
-                with db.session() as session:
-                    try:
-                        return record_signing.sign_record(
-                            session=session,
-                            kit=kit,
-                            record_id=record_id,
-                            seal_choice=choice,
-                            method=method,
-                            confirmation_id=confirmation,
-                            data_dir=settings.data_dir,
-                            amend_days=settings.amend_days,
-                            zone=clinic_zone(),
-                            actor=actor,
-                        )
-                    except (record_signing.SigningRefused, OSError) as exc:
-                        message = getattr(exc, "message", "保存签名文件失败")
-                        return record_signing.SignOutcome(
-                            record_id, "", "", False, message
-                        )
-
-            outcome = await asyncio.to_thread(work)
-            async with self:
-                self.done += 1
-                self.results.append(
-                    {
-                        "record": f"{outcome.patient_name} {outcome.record_no}".strip()
-                        or str(record_id),
-                        "ok": "1" if outcome.ok else "",
-                        "message": outcome.message,
-                    }
-                )
-        async with self:
-            self.step = "done"
+                self._batch_running = False
+                if self.step == "running":
+                    self.step = "done"
         from his_portal.pages.workbench_state import WorkbenchState
 
         yield WorkbenchState.after_signing
+
+    async def _run(self, user, actor: Actor, token: str, confirmation_id: int) -> None:
+        settings, secret = get_settings(), deps.willingness_secret()
+
+        def claim():
+            with db.session() as session:
+                plan = sign_batch.claim(
+                    session,
+                    user=user,
+                    confirmation_id=confirmation_id,
+                    session_token=token,
+                    secret=secret,
+                )
+                try:
+                    kit = record_signing.load_signer(
+                        session=session,
+                        user=user,
+                        kek=deps.kek(),
+                        now=utcnow(),
+                        tsa_url=settings.tsa_url,
+                    )
+                except SigningRefused as exc:
+                    return plan, None, exc.message
+                return plan, kit, ""
+
+        try:
+            plan, kit, refusal = await asyncio.to_thread(claim)
+        except willingness.WillingnessError as exc:
+            async with self:
+                self.message = exc.message
+            return
+        outcomes: list[SignOutcome] = []
+        for number, record_id in enumerate(plan.record_ids):
+            async with self:
+                stop = self.cancel_requested
+            if stop or kit is None:
+                outcome = SignOutcome(
+                    record_id, "", "", False, STOPPED if stop else refusal
+                )
+            else:
+                outcome = await asyncio.to_thread(
+                    self._sign_one, plan, kit, record_id, settings, actor
+                )
+            outcomes.append(outcome)
+            async with self:
+                self.done = number + 1
+                self.results.append(self._result_row(number, outcome))
+
+        def finish():
+            with db.session() as session:
+                sign_batch.finish(session, plan=plan, outcomes=outcomes, actor=actor)
+
+        await asyncio.to_thread(finish)
+
+    @staticmethod
+    def _sign_one(plan, kit, record_id: int, settings, actor: Actor) -> SignOutcome:
+        with db.session() as session:
+            return sign_batch.sign_one(
+                session,
+                plan=plan,
+                kit=kit,
+                record_id=record_id,
+                data_dir=settings.data_dir,
+                amend_days=settings.amend_days,
+                zone=clinic_zone(),
+                actor=actor,
+            )
+
+    def _result_row(self, number: int, outcome: SignOutcome) -> dict[str, str]:
+        label = f"{outcome.patient_name} {outcome.record_no}".strip()
+        if not label and number < len(self._labels):
+            label = self._labels[number]
+        return {
+            "record": label or str(outcome.record_id),
+            "ok": "1" if outcome.ok else "",
+            "message": outcome.message,
+        }

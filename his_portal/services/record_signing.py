@@ -2,8 +2,8 @@
 lock — one record per transaction, so a crash leaves each record fully signed or
 untouched. Amending and reading signed versions: :mod:`record_versions`.
 
-The willingness check (意愿校验) is consumed by the caller once per batch, before it
-calls :func:`sign_record` for each record.
+Only :mod:`sign_batch` calls :func:`sign_record`, for the records of a spent 意愿校验;
+each call re-checks the record and the signer at the moment it signs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from his_portal.models import (
     Clinic,
@@ -45,7 +45,11 @@ __all__ = [
     "load_signer",
     "record_document",
     "sign_record",
+    "sweep_orphans",
 ]
+
+#: A file this old that no committed row names was left by a crash or a rollback.
+ORPHAN_AGE = timedelta(minutes=10)
 
 SECTIONS = (
     ("主诉", "chief_complaint"),
@@ -181,6 +185,21 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _signer_refusal(session: Session, kit: SignerKit, now: datetime) -> str:
+    """Why the signer may no longer sign right now ("" if they may)."""
+    profile = find_profile(session, kit.user.id)
+    if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
+        return "实名认证已解除，不能继续签署"
+    if not profile.esign_enabled:
+        return "电子签名已关闭，不能继续签署"
+    cert = certificates.active_certificate(session=session, user_id=kit.user.id)
+    if cert is None or cert.serial_hex != kit.cert_serial:
+        return "数字证书已吊销或已更换，请重新发起签署"
+    if not cert.not_before <= now < cert.not_after:
+        return "数字证书已过期，请重新实名认证"
+    return ""
+
+
 def _seal_png(session: Session, kit: SignerKit, choice: str, data_dir: Path):
     if choice == "system":
         return seals.system_seal_png(kit.doctor_name), None
@@ -233,6 +252,11 @@ def sign_record(
         return outcome(False, "只能签署本人的病历")
     if record.sign_status == SignStatus.SIGNED:
         return outcome(False, "该病历已签名")
+    if record.lock_status == LockStatus.LOCKED:
+        return outcome(False, "该病历已锁定，不能签署")
+    refusal = _signer_refusal(session, kit, now)
+    if refusal:
+        return outcome(False, refusal)
     seal_png, seal_id = _seal_png(session, kit, seal_choice, data_dir)
     version = record.version
     local_now = now.astimezone(zone)
@@ -317,3 +341,32 @@ def sign_record(
     )
     session.commit()
     return outcome(True, "已签名", signed_at=now, amend_until=amend_until)
+
+
+def sweep_orphans(
+    *, session: Session, data_dir: Path, now: datetime | None = None
+) -> int:
+    """Delete half-written temp files and signed PDFs whose transaction never
+    committed (a crash between the file and the row), older than ``ORPHAN_AGE``.
+
+    Returns:
+        How many files were removed.
+    """
+    base = data_dir / "signed"
+    if not base.is_dir():
+        return 0
+    cutoff = ((now or utcnow()) - ORPHAN_AGE).timestamp()
+    known = set(session.exec(select(SignedDocument.file_name)).all())
+    removed = 0
+    for path in base.rglob("*"):
+        name = path.relative_to(base).as_posix()
+        orphan = path.name.endswith(".tmp") or (
+            path.suffix == ".pdf" and name not in known
+        )
+        try:
+            if path.is_file() and orphan and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

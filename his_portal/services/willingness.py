@@ -71,6 +71,7 @@ __all__ = [
     "cancel_open",
     "confirmation_status",
     "consume",
+    "record_ids_of",
     "start",
 ]
 
@@ -140,7 +141,13 @@ def _session_hash(secret: bytes, token: str) -> str:
 
 
 def _record_set(record_ids: Iterable[int]) -> tuple[int, ...]:
-    ids = tuple(sorted({int(i) for i in record_ids}))
+    if not isinstance(record_ids, list | tuple | set | frozenset) or not all(
+        type(i) is int and 0 < i < 2**62 for i in record_ids
+    ):
+        raise WillingnessError("请选择要签署的病历")
+    if len(record_ids) > 10 * MAX_RECORDS:
+        raise WillingnessError(f"每次最多签署{MAX_RECORDS}份病历")
+    ids = tuple(sorted(set(record_ids)))
     if not ids:
         raise WillingnessError("请选择要签署的病历")
     if len(ids) > MAX_RECORDS:
@@ -334,25 +341,30 @@ def consume(
     user: CurrentUser,
     confirmation_id: int,
     session_token: str,
-    record_ids: Iterable[int],
+    seal_choice: str,
     secret: bytes,
     now: datetime | None = None,
 ) -> Confirmation:
-    """Spend a confirmed confirmation on signing exactly its records (commits).
+    """签署: spend a confirmed confirmation on signing its own records (commits).
+
+    The records are the ones the confirmation was started for (never a list from
+    the browser); ``seal_choice`` (``personal``/``system``) is kept on the row, and
+    the batch (:mod:`.sign_batch`) signs with it.
 
     Returns:
-        The confirmation, now ``used``; store its id with each signature.
+        The confirmation, now ``used``; its id goes with each signature.
 
     Raises:
-        WillingnessError: Other doctor, session or record set; not confirmed;
-            past the 10-minute use window; already used (also by a concurrent call).
+        WillingnessError: Other doctor or session; not confirmed; past the
+            10-minute use window; already used (also by a concurrent call); an
+            unknown seal choice.
     """
     now = now or utcnow()
     row, actor = load(session, confirmation_id, user, session_token, secret)
-    ids = _record_set(record_ids)
-    if not hmac.compare_digest(_digest(ids), row.records_digest):
-        message = "所选病历与意愿校验时不一致，请重新进行意愿校验"
-        raise refuse(session, actor, row.id, "other_records", message)
+    if seal_choice not in ("personal", "system"):
+        raise WillingnessError("请选择签章")
+    if not hmac.compare_digest(_digest(record_ids_of(row)), row.records_digest):
+        raise refuse(session, actor, row.id, "records_altered", MSG_GONE)
     if row.status == "used" or row.used_at is not None:
         raise refuse(session, actor, row.id, "reused", MSG_REUSED)
     if row.status != "confirmed":
@@ -364,12 +376,20 @@ def consume(
         raise refuse(session, actor, row.id, "expired", message)
     signer(session, user.id, user.role)
     unused = (_T.status == "confirmed", _T.used_at.is_(None))
-    if not update(session, row, *unused, status="used", used_at=now):
+    if not update(
+        session, row, *unused, status="used", used_at=now, seal_choice=seal_choice
+    ):
         session.rollback()  # a concurrent consume won
         raise refuse(session, actor, row.id, "reused", MSG_REUSED)
-    audit(session, actor, "willingness.used", row.id, records=len(ids))
+    records = len(record_ids_of(row))
+    audit(session, actor, "willingness.used", row.id, records=records, seal=seal_choice)
     session.commit()
     return row
+
+
+def record_ids_of(row: Confirmation) -> tuple[int, ...]:
+    """The records a confirmation covers, in id order."""
+    return tuple(int(i) for i in row.record_ids.split(",") if i)
 
 
 def cancel_open(

@@ -146,6 +146,7 @@ def send_code(
     session.add(
         SmsMessage(
             mobile=mobile,
+            user_id=user.id,
             body=body,
             purpose=SMS_PURPOSE,
             provider=receipt.provider,

@@ -158,6 +158,10 @@ def test_signing_through_the_qr_code_and_the_phone(page: Page, browser, app_url)
     expect(mobile.get_by_text("病历号 " + record_no)).to_be_visible()
     shot(mobile, "phone-confirm.png")
     mobile.get_by_role("button", name="开始人脸识别并确认签署").click()
+    # Demo mode: the page stands in for the face-check provider's own page.
+    expect(mobile.get_by_text("演示模式：此处模拟人脸核身服务的页面")).to_be_visible()
+    shot(mobile, "phone-face-demo.png")
+    mobile.get_by_role("button", name="模拟人脸核验通过").click()
     expect(mobile.get_by_text("已确认，请回到电脑上继续签署")).to_be_visible()
     phone.close()
 

@@ -14,11 +14,6 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
-from his_portal.adapters.face import (
-    DEMO_FACE_OK,
-    DemoFaceCheckProvider,
-    make_face_provider,
-)
 from his_portal.adapters.sms import (
     AliyunSmsProvider,
     DemoSmsProvider,
@@ -41,17 +36,6 @@ def test_demo_sms_accepts_and_writes_nothing():
     receipt = DemoSmsProvider().send(mobile=MOBILE, text="【牙医云】…", params=CODE)
     assert receipt.provider == "demo"
     assert receipt.reference.startswith("demo-")
-
-
-def test_demo_face():
-    provider = DemoFaceCheckProvider()
-    ok = provider.verify(name="郑程", id_number_masked="3101**", evidence=DEMO_FACE_OK)
-    assert ok.matched and ok.reference.startswith("demo-face-")
-    bad = provider.verify(name="郑程", id_number_masked="3101**", evidence="x")
-    assert (bad.matched, bad.message, bad.reference) == (False, "人脸核验未通过", "")
-    assert make_face_provider("demo").name == "demo"
-    with pytest.raises(ValueError, match="未知的人脸核身方式"):
-        make_face_provider("wechat")
 
 
 # --- the signature -------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_start_refuses_empty_too_many_signed_and_bad_method(db):
     with pytest.raises(w.WillingnessError, match="请选择要签署的病历"):
         begin(db, ids=[])
     with pytest.raises(w.WillingnessError, match="最多签署50份"):
-        begin(db, ids=range(1, 52))
+        begin(db, ids=list(range(1, 52)))
     with pytest.raises(w.WillingnessError, match="意愿校验方式"):
         begin(db, method="email")
     record = db.get(MedicalRecord, record_ids(db)[0])
@@ -107,14 +107,42 @@ def test_consume_twice_is_refused(db):
     assert failures(db)[-1]["reason"] == "reused"
 
 
-def test_consume_with_other_records_is_refused(db):
+def test_consume_spends_the_confirmations_own_records(db):
     started = confirmed_by_sms(db)
-    four = record_ids(db, count=4)
-    for ids in (four[:2], four, [*four[:2], four[3]]):
-        with pytest.raises(w.WillingnessError, match="所选病历与意愿校验时不一致"):
-            consume(db, started, ids=ids)
-    assert {f["reason"] for f in failures(db)} == {"other_records"}
-    assert consume(db, started, ids=four[:3] + four[:1]).status == "used"  # a set
+    used = consume(db, started, seal="personal")
+    assert w.record_ids_of(used) == tuple(sorted(record_ids(db)))
+    assert (used.status, used.seal_choice) == ("used", "personal")
+
+
+def test_consume_refuses_an_altered_record_list(db):
+    started = confirmed_by_sms(db)
+    tampered = row(db, started)
+    tampered.record_ids += f",{record_ids(db, count=4)[3]}"
+    db.add(tampered)
+    db.commit()
+    with pytest.raises(w.WillingnessError, match="意愿校验不存在或已失效"):
+        consume(db, started)
+    assert failures(db)[-1]["reason"] == "records_altered"
+
+
+@pytest.mark.parametrize(
+    "ids", [[1, "2"], [1.5], "1,2", [None], [True], [-1], [2**63], {"a": 1}, [[1]]]
+)
+def test_start_refuses_crafted_record_lists(db, ids):
+    with pytest.raises(w.WillingnessError, match="请选择要签署的病历"):
+        begin(db, ids=ids)
+
+
+def test_start_refuses_a_huge_list(db):
+    with pytest.raises(w.WillingnessError, match="每次最多签署50份病历"):
+        begin(db, ids=list(range(1, 10_001)))
+
+
+def test_consume_refuses_an_unknown_seal_choice(db):
+    started = confirmed_by_sms(db)
+    with pytest.raises(w.WillingnessError, match="请选择签章"):
+        consume(db, started, seal="<script>")
+    assert consume(db, started).status == "used"
 
 
 def test_other_login_session_is_refused(db):

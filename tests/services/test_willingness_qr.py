@@ -12,13 +12,14 @@ from his_portal.adapters.face import (
     DemoFaceCheckProvider,
     FaceCheckError,
     FaceResult,
+    FaceSession,
 )
-from his_portal.models import AuditEvent, DoctorProfile, MedicalRecord, Patient
+from his_portal.models import AuditEvent, MedicalRecord, Patient
 from his_portal.services import willingness as w
 from his_portal.services import willingness_qr as wq
 from his_portal.services.audit import Actor, verify_chain
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import DOCTOR
+from tests.services.identity_helpers import DEMO_ZHENG_ID, DOCTOR, KEK
 from tests.services.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
@@ -44,6 +45,7 @@ def qr_token(session, started, now=NOW):
         confirmation_id=started.confirmation_id,
         user=doctor(session),
         session_token=TOKEN,
+        face=DemoFaceCheckProvider(),
         public_url=PUBLIC,
         secret=SECRET,
         now=now,
@@ -53,16 +55,36 @@ def qr_token(session, started, now=NOW):
     return issued.url.rsplit("/", 1)[1]
 
 
-def face(session, token, evidence=DEMO_FACE_OK, now=NOW, provider=None):
+def start_face(session, token, now=NOW, provider=None):
+    return wq.begin_face(
+        session,
+        token=token,
+        face=provider or DemoFaceCheckProvider(),
+        return_url=PUBLIC + "confirm/" + token,
+        secret=SECRET,
+        kek=KEK,
+        actor=Actor(ip="10.0.0.8"),
+        now=now,
+    )
+
+
+def result(session, token, evidence=DEMO_FACE_OK, now=NOW, provider=None):
     return wq.confirm_qr(
         session,
         token=token,
         face=provider or DemoFaceCheckProvider(),
         evidence=evidence,
         secret=SECRET,
+        kek=KEK,
         actor=Actor(ip="10.0.0.8"),
         now=now,
     )
+
+
+def face(session, token, evidence=DEMO_FACE_OK, now=NOW, provider=None):
+    """开始人脸识别, then the result (the phone's two steps)."""
+    start_face(session, token, now=now, provider=provider)
+    return result(session, token, evidence, now=now, provider=provider)
 
 
 def status(session, started, now=NOW):
@@ -153,46 +175,110 @@ def test_face_failure_keeps_it_pending(db):
     assert caught.value.message == "人脸核验未通过，还可尝试4次"
     view = status(db, started)
     assert (view.status, view.attempts_left) == ("pending", 4)
-    assert face(db, token).status == "confirmed"
+    assert result(db, token).status == "confirmed"
 
 
 def test_face_failures_are_limited(db):
     started = begin(db, "qr")
     token = qr_token(db, started)
+    start_face(db, token)
     for _ in range(w.MAX_ATTEMPTS):
         with pytest.raises(w.WillingnessError):
-            face(db, token, evidence="bad")
+            result(db, token, evidence="bad")
     assert row(db, started).status == "failed"
     with pytest.raises(w.WillingnessError, match="错误次数过多"):
         face(db, token)
 
 
-class BrokenFace:
-    name = "broken"
-
-    def verify(self, *, name, id_number_masked, evidence):
+class BrokenFace(DemoFaceCheckProvider):
+    def result(self, *, ref, name, id_number, evidence=""):
         raise FaceCheckError("人脸核身服务暂时不可用")
 
 
 class SpyFace:
-    name = "spy"
-    seen: dict = {}
+    """A real-provider double: records what the server asked it."""
 
-    def verify(self, *, name, id_number_masked, evidence):
-        SpyFace.seen = {"name": name, "id": id_number_masked, "evidence": evidence}
-        return FaceResult(matched=True, reference="spy-1", message="ok")
+    name, demo = "spy", False
+
+    def __init__(self):
+        self.begun: dict = {}
+        self.asked: dict = {}
+
+    def begin(self, *, name, id_number, return_url):
+        self.begun = {"name": name, "id": id_number, "back": return_url}
+        return FaceSession(ref="biz-token-1", url="https://face.example/h5?t=1")
+
+    def result(self, *, ref, name, id_number, evidence=""):
+        self.asked = {"ref": ref, "name": name, "id": id_number}
+        return FaceResult(matched=True, reference=ref, message="ok")
 
 
 def test_face_provider_error_gives_the_attempt_back(db):
     started = begin(db, "qr")
     token = qr_token(db, started)
+    start_face(db, token)
     with pytest.raises(w.WillingnessError, match="暂时不可用"):
-        face(db, token, provider=BrokenFace())
+        result(db, token, provider=BrokenFace())
     assert row(db, started).attempts == 0
-    face(db, token, evidence="e-1", provider=SpyFace())
-    assert SpyFace.seen["name"] == "郑程"
-    profile = db.exec(select(DoctorProfile)).first()
-    assert SpyFace.seen["id"] == profile.id_number_masked
+    assert result(db, token).status == "confirmed"
+
+
+def test_the_provider_checks_the_verified_identity_and_the_stored_transaction(db):
+    started = begin(db, "qr")
+    token = qr_token(db, started)
+    spy = SpyFace()
+    assert start_face(db, token, provider=spy) == "https://face.example/h5?t=1"
+    assert spy.begun["name"] == "郑程" and spy.begun["back"].endswith(token)
+    full = DEMO_ZHENG_ID
+    assert spy.begun["id"] == full  # the full number goes to the provider only
+    assert row(db, started).face_ref == "biz-token-1"
+    assert full not in str(wq.describe_qr(db, token=token, secret=SECRET, now=NOW))
+    # The phone's evidence is ignored by a real provider: the stored ref is asked.
+    assert result(db, token, evidence="forged", provider=spy).status == "confirmed"
+    assert spy.asked == {"ref": "biz-token-1", "name": "郑程", "id": full}
+
+
+def test_the_result_needs_a_started_face_check(db):
+    started = begin(db, "qr")
+    token = qr_token(db, started)
+    with pytest.raises(w.WillingnessError, match="请先点击开始人脸识别"):
+        result(db, token)
+    assert row(db, started).attempts == 0
+
+
+def test_starting_the_face_check_gives_five_minutes(db):
+    started = begin(db, "qr")
+    token = qr_token(db, started)
+    start_face(db, token, now=NOW + timedelta(seconds=100))
+    late = NOW + timedelta(seconds=100) + wq.FACE_TTL - timedelta(seconds=1)
+    assert result(db, token, now=late).status == "confirmed"
+
+
+def test_regenerating_the_qr_drops_a_started_face_check(db):
+    started = begin(db, "qr")
+    token = qr_token(db, started)
+    start_face(db, token)
+    fresh = qr_token(db, started, now=NOW + timedelta(seconds=5))
+    assert row(db, started).face_ref == ""
+    with pytest.raises(w.WillingnessError, match="请先点击开始人脸识别"):
+        result(db, fresh)
+
+
+def test_without_a_face_provider_the_qr_method_is_refused(db):
+    started = begin(db, "qr")
+    with pytest.raises(w.WillingnessError, match="未配置人脸核身服务"):
+        wq.new_qr_token(
+            db,
+            confirmation_id=started.confirmation_id,
+            user=doctor(db),
+            session_token=TOKEN,
+            face=None,
+            public_url=PUBLIC,
+            secret=SECRET,
+        )
+    token = qr_token(db, started)
+    with pytest.raises(w.WillingnessError, match="未配置人脸核身服务"):
+        wq.begin_face(db, token=token, face=None, return_url="", secret=SECRET, kek=KEK)
 
 
 def test_qr_consume_binding(db):
@@ -203,10 +289,8 @@ def test_qr_consume_binding(db):
         consume(db, started, user=wang)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
         consume(db, started, token=OTHER_TOKEN)
-    with pytest.raises(w.WillingnessError, match="不一致"):
-        consume(db, started, ids=record_ids(db, count=2))
     reasons = [f["reason"] for f in failures(db)]
-    assert reasons == ["other_doctor", "other_session", "other_records"]
+    assert reasons == ["other_doctor", "other_session"]
     assert consume(db, started).status == "used"
     with pytest.raises(w.WillingnessError, match="已使用"):
         consume(db, started)

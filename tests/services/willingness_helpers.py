@@ -97,13 +97,13 @@ def check(session, started, code, now=NOW, token=TOKEN, user=None):
     )
 
 
-def consume(session, started, ids=None, now=NOW, token=TOKEN, user=None):
+def consume(session, started, now=NOW, token=TOKEN, user=None, seal="system"):
     return w.consume(
         session,
         user=user or doctor(session),
         confirmation_id=started.confirmation_id,
         session_token=token,
-        record_ids=ids if ids is not None else record_ids(session),
+        seal_choice=seal,
         secret=SECRET,
         now=now,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -62,18 +63,44 @@ def test_sms_code_wrong_then_right_opens_the_signing_step(doctor_token):
         ).first()
     code = re.search(r"验证码(\d{6})", body).group(1)
     state.set_code("12345")
-    state.confirm_code()
+    asyncio.run(state.confirm_code())
     assert state.message == "请输入6位数字验证码" and state.step == "willing"
     state.set_code("000000" if code != "000000" else "111111")
-    state.confirm_code()
+    asyncio.run(state.confirm_code())
     assert "验证码错误" in state.message and state.step == "willing"
     state.set_code(code)
-    state.confirm_code()
+    asyncio.run(state.confirm_code())
     assert state.step == "sign" and state.preview.startswith("data:image/png;base64,")
     assert state.file_names[0].endswith("_郭少青_P120111190005083_美学修复")
-    state.choose_seal("personal")
+    assert state.record_ids == [record_id("P120111190005083")]
+    asyncio.run(state.choose_seal("personal"))
+    assert state.seal_choice == "system"  # no personal seal: refused, unchanged
     state.close()
-    assert state.step == ""
+    assert state.step == "" and state.preview == "" and state.record_ids == []
+
+
+def test_refused_records_never_reach_the_page(doctor_token):
+    """The old attack: begin(another doctor's record) refused, then move(0)."""
+    state = make(SignFlowState, token=doctor_token, path=routes.WORKBENCH)
+    other = record_id("P111220000601")  # 王莉's patient 张三
+    state.begin([other])
+    assert state.record_ids == [] and state.confirmation_id == 0
+    asyncio.run(state.move(0))
+    asyncio.run(state.move(1))
+    asyncio.run(state.choose_seal("system"))
+    assert state.preview == "" and state.file_names == []
+
+
+def test_no_preview_before_the_code_is_confirmed(doctor_token):
+    state = make(SignFlowState, token=doctor_token, path=routes.WORKBENCH)
+    state.begin([record_id("P120111190005083")])
+    assert state.step == "willing" and state.record_ids == []
+    state.step = "sign"  # a client cannot set this, but even if the page said so
+    asyncio.run(state.move(1))
+    asyncio.run(state.choose_seal("system"))
+    assert state.preview == ""
+    state.sign()
+    assert state.message == "尚未完成意愿校验"
 
 
 def test_workbench_selection_only_takes_unsigned_rows_of_the_page(doctor_token):
