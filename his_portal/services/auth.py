@@ -1,28 +1,56 @@
-"""Passwords, login sessions and account lockout.
+"""Passwords, login sessions, account lockout and per-address throttling.
 
 The browser holds a random session token; the server keeps only its SHA-256 in
-``UserSession``. Five failed attempts within 15 minutes lock a login id for 15 minutes,
-and every failure gives the same message whether the login id exists or not.
+``UserSession``. A session ends at its absolute ``expires_at``, on logout, or after
+``idle_minutes`` (settings) without activity. Activity is ``last_seen_at``, bumped by a
+conditional UPDATE at most once every ``SEEN_EVERY`` (one minute) rather than on every
+event, so a session may end up to a minute before it has been idle for the full limit.
+A session that went idle is ended like a logout (``revoked_at``), audited once as
+``auth.session_idle_expired``.
+
+Failed passwords are limited three ways. Each counts failures over a sliding
+``LOCK_WINDOW`` (15 minutes) and refuses for ``LOCK_WINDOW`` after the failure that
+reached its limit:
+
+* ``MAX_FAILURES`` (5) for one login id from one client address (``MSG_LOCKED``): a
+  guesser locks only their own address out, never the real user at another one. A
+  successful login from that address clears it.
+* ``IP_MAX_FAILURES`` (20) from one address, whatever the login ids
+  (``MSG_THROTTLED``). It is checked before anything else, argon2 included, and a
+  refused attempt writes nothing, so a flood from one address costs no hashing and no
+  writes. Behind one NAT address a whole clinic shares this budget.
+* ``ACCOUNT_MAX_FAILURES`` (100) for one login id from all addresses together
+  (``MSG_LOCKED``): a ceiling against guessing spread over many addresses. It locks
+  the account for everyone, the price of bounding such guessing to 100 tries per
+  half hour; successful logins do not clear it.
+
+An administrator's unlock clears both per-login-id counters. Every failure gives the
+same message whether the login id exists or not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, or_, select
 
 from his_portal.models import Clinic, LoginAttempt, Role, User, UserSession, utcnow
 from his_portal.services.audit import Actor, record_event
+from his_portal.settings import get_settings
 
 __all__ = [
+    "ACCOUNT_MAX_FAILURES",
+    "IP_MAX_FAILURES",
     "LOCK_WINDOW",
     "MAX_FAILURES",
+    "SEEN_EVERY",
     "AccountRow",
     "AuthError",
     "CurrentUser",
@@ -31,13 +59,20 @@ __all__ = [
     "list_accounts",
     "logout",
     "resolve_session",
+    "session_is_live",
     "unlock_account",
 ]
 
 MAX_FAILURES = 5
+IP_MAX_FAILURES = 20
+ACCOUNT_MAX_FAILURES = 100
 LOCK_WINDOW = timedelta(minutes=15)
+SEEN_EVERY = timedelta(minutes=1)
 MSG_BAD_CREDENTIALS = "账号或密码错误"
 MSG_LOCKED = "登录失败次数过多，账号已锁定，请15分钟后再试"
+MSG_THROTTLED = "登录尝试过于频繁，请稍后再试"
+# The ``ip`` of the successful attempt an administrator's unlock records.
+UNLOCK_MARK = "admin-unlock"
 
 _hasher = PasswordHasher()
 # Verified against when the login id is unknown, so that both paths cost the same.
@@ -45,7 +80,11 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 class AuthError(Exception):
-    """A login that did not succeed; ``message`` is shown to the user as is."""
+    """A login that did not succeed; ``message`` is shown to the user as is.
+
+    ``locked`` is set when further attempts are refused for a while (login id
+    locked, or the client address throttled).
+    """
 
     def __init__(self, message: str, *, locked: bool = False):
         super().__init__(message)
@@ -74,34 +113,88 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _locked_until(session: Session, login_id: str, now: datetime) -> datetime | None:
-    """End of the lock if MAX_FAILURES failures fell within LOCK_WINDOW lately."""
-    last_success = session.exec(
-        select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.login_id == login_id, col(LoginAttempt.success).is_(True)
-        )
-    ).one()
-    since = now - 2 * LOCK_WINDOW
-    if last_success is not None and last_success > since:
-        since = last_success
-    failures = session.exec(
-        select(LoginAttempt.at)
+def _refusal_end(
+    failures: list[datetime], limit: int, now: datetime
+) -> datetime | None:
+    """End of the refusal if ``limit`` of ``failures`` (in time order) fell within
+    LOCK_WINDOW and the last of them is less than LOCK_WINDOW ago."""
+    ends = [
+        last + LOCK_WINDOW
+        for first, last in zip(failures, failures[limit - 1 :], strict=False)
+        if last - first <= LOCK_WINDOW
+    ]
+    end = max(ends, default=None)
+    return end if end is not None and end > now else None
+
+
+@dataclass(frozen=True)
+class _Failures:
+    """One login id's recent failures that still count: per address, and all."""
+
+    by_ip: dict[str, list[datetime]]
+    every_ip: list[datetime]
+
+    def locked_until(self, ip: str, now: datetime) -> datetime | None:
+        """End of the lock for attempts from ``ip``, or None."""
+        ends = [
+            _refusal_end(self.by_ip.get(ip, []), MAX_FAILURES, now),
+            _refusal_end(self.every_ip, ACCOUNT_MAX_FAILURES, now),
+        ]
+        return max((end for end in ends if end is not None), default=None)
+
+    def locked_anywhere_until(self, now: datetime) -> datetime | None:
+        """End of the latest lock from any address, or None (the admin's view)."""
+        ends = [
+            _refusal_end(self.every_ip, ACCOUNT_MAX_FAILURES, now),
+            *(_refusal_end(times, MAX_FAILURES, now) for times in self.by_ip.values()),
+        ]
+        return max((end for end in ends if end is not None), default=None)
+
+
+def _failures(session: Session, login_id: str, now: datetime) -> _Failures:
+    """The failures of ``login_id`` that can still lock it, in one indexed query.
+
+    Only the last 2 × LOCK_WINDOW matter: a lock needs its last failure within
+    LOCK_WINDOW and its first within LOCK_WINDOW before that. A success clears its
+    address's failures; an administrator's unlock clears them all.
+    """
+    rows = session.exec(
+        select(LoginAttempt.at, LoginAttempt.ip, LoginAttempt.success)
         .where(
-            LoginAttempt.login_id == login_id,
-            col(LoginAttempt.success).is_(False),
-            LoginAttempt.at > since,
+            LoginAttempt.login_id == login_id, LoginAttempt.at > now - 2 * LOCK_WINDOW
         )
         .order_by(LoginAttempt.at)
     ).all()
-    span = MAX_FAILURES - 1
-    for first, last in zip(failures, failures[span:], strict=False):
-        if last - first <= LOCK_WINDOW and last + LOCK_WINDOW > now:
-            return last + LOCK_WINDOW
-    return None
+    by_ip: dict[str, list[datetime]] = defaultdict(list)
+    every_ip: list[datetime] = []
+    for at, ip, success in rows:
+        if not success:
+            by_ip[ip].append(at)
+            every_ip.append(at)
+        elif ip == UNLOCK_MARK:
+            by_ip.clear()
+            every_ip.clear()
+        else:
+            by_ip.pop(ip, None)
+    return _Failures(by_ip=dict(by_ip), every_ip=every_ip)
 
 
-def _current_user(session: Session, user: User) -> CurrentUser:
-    clinic = session.get(Clinic, user.clinic_id)
+def _throttled_until(session: Session, ip: str, now: datetime) -> datetime | None:
+    """End of the refusal of ``ip`` after IP_MAX_FAILURES failures, whatever login ids
+    they tried (index ``ix_loginattempt_ip_at``)."""
+    failures = session.exec(
+        select(LoginAttempt.at)
+        .where(
+            LoginAttempt.ip == ip,
+            col(LoginAttempt.success).is_(False),
+            LoginAttempt.at > now - 2 * LOCK_WINDOW,
+        )
+        .order_by(LoginAttempt.at)
+    ).all()
+    return _refusal_end(list(failures), IP_MAX_FAILURES, now)
+
+
+def _current_user(user: User, clinic: Clinic | None) -> CurrentUser:
     return CurrentUser(
         id=user.id,
         login_id=user.login_id,
@@ -129,7 +222,7 @@ def authenticate(
         login_id: What the user typed as account.
         password: What the user typed as password.
         session_hours: Lifetime of the new session.
-        ip: Client address, for the audit log.
+        ip: Client address: failures are counted per address, and for the audit log.
         user_agent: Client browser, for the audit log.
         now: Current time (tests freeze it).
 
@@ -137,14 +230,18 @@ def authenticate(
         The session token for the browser, and the user.
 
     Raises:
-        AuthError: Wrong credentials, inactive account, or locked login id.
+        AuthError: Wrong credentials, inactive account, locked login id, or a
+            throttled client address.
     """
     now = now or utcnow()
-    login_id = login_id.strip()
-    actor = Actor(login_id=login_id[:64], ip=ip, user_agent=user_agent)
+    login_id, ip = login_id.strip(), ip[:64]
+    counted = login_id[:64]  # as LoginAttempt stores it
+    actor = Actor(login_id=counted, ip=ip, user_agent=user_agent)
     if not login_id or not password:
         raise AuthError("请输入账号和密码")
-    if _locked_until(session, login_id, now) is not None:
+    if _throttled_until(session, ip, now) is not None:
+        raise AuthError(MSG_THROTTLED, locked=True)
+    if _failures(session, counted, now).locked_until(ip, now) is not None:
         record_event(session=session, actor=actor, action="auth.login_refused_locked")
         session.commit()
         raise AuthError(MSG_LOCKED, locked=True)
@@ -154,18 +251,24 @@ def authenticate(
         ok = user is not None and user.is_active
     except (VerificationError, InvalidHashError):
         ok = False
-    session.add(LoginAttempt(login_id=login_id[:64], at=now, success=ok, ip=ip[:64]))
+    session.add(LoginAttempt(login_id=counted, at=now, success=ok, ip=ip))
     if not ok:
         session.flush()
-        locked = _locked_until(session, login_id, now) is not None
-        record_event(
-            session=session,
-            actor=actor,
-            action="auth.account_locked" if locked else "auth.login_failed",
+        locked = _failures(session, counted, now).locked_until(ip, now) is not None
+        throttled = not locked and _throttled_until(session, ip, now) is not None
+        action = (
+            "auth.account_locked"
+            if locked
+            else "auth.ip_throttled"
+            if throttled
+            else "auth.login_failed"
         )
+        record_event(session=session, actor=actor, action=action)
         session.commit()
         if locked:
             raise AuthError(MSG_LOCKED, locked=True)
+        if throttled:
+            raise AuthError(MSG_THROTTLED, locked=True)
         raise AuthError(MSG_BAD_CREDENTIALS)
     token = secrets.token_urlsafe(32)
     session.add(
@@ -174,7 +277,7 @@ def authenticate(
             user_id=user.id,
             created_at=now,
             expires_at=now + timedelta(hours=session_hours),
-            ip=ip[:64],
+            ip=ip,
             user_agent=user_agent[:255],
         )
     )
@@ -184,31 +287,116 @@ def authenticate(
         action="auth.login",
     )
     session.commit()
-    return token, _current_user(session, user)
+    return token, _current_user(user, session.get(Clinic, user.clinic_id))
+
+
+def _idle_limit(idle_minutes: int | None) -> timedelta:
+    return timedelta(
+        minutes=get_settings().idle_minutes if idle_minutes is None else idle_minutes
+    )
+
+
+def _last_active(user_session: UserSession) -> datetime:
+    return user_session.last_seen_at or user_session.created_at
+
+
+def session_is_live(
+    user_session: UserSession, user: User, *, now: datetime, idle: timedelta
+) -> bool:
+    """Whether a session may still act: not revoked, not past ``expires_at``, not
+    idle for longer than ``idle``, and its user still active."""
+    return (
+        user_session.revoked_at is None
+        and user_session.expires_at > now
+        and now - _last_active(user_session) <= idle
+        and user.is_active
+    )
 
 
 def resolve_session(
-    *, session: Session, token: str, now: datetime | None = None
+    *,
+    session: Session,
+    token: str,
+    now: datetime | None = None,
+    idle_minutes: int | None = None,
 ) -> CurrentUser | None:
-    """The user behind a browser token, or None if it is unknown, expired or revoked."""
+    """The user behind a browser token, or None if it is unknown, expired, revoked,
+    idle for too long, or its user is inactive.
+
+    Called on every event, so it reads with one query on the unique token hash, and
+    writes only to bump ``last_seen_at`` once a minute or to end an idle session.
+
+    Args:
+        session: Database session; this function commits what it writes.
+        token: The browser's session token.
+        now: Current time (tests freeze it).
+        idle_minutes: How long a session may go without activity; the settings'
+            ``idle_minutes`` when None.
+
+    Returns:
+        The user, or None.
+    """
     if not token:
         return None
     now = now or utcnow()
     row = session.exec(
-        select(UserSession, User)
+        select(UserSession, User, Clinic)
         .join(User, User.id == UserSession.user_id)
+        .join(Clinic, Clinic.id == User.clinic_id, isouter=True)
         .where(UserSession.token_hash == _token_hash(token))
     ).first()
     if row is None:
         return None
-    user_session, user = row
+    user_session, user, clinic = row
+    idle = _idle_limit(idle_minutes)
+    if session_is_live(user_session, user, now=now, idle=idle):
+        current = _current_user(user, clinic)
+        if now - _last_active(user_session) >= SEEN_EVERY:
+            _mark_seen(session, user_session.id, now)
+        return current
     if (
-        user_session.revoked_at is not None
-        or user_session.expires_at <= now
-        or not user.is_active
+        user_session.revoked_at is None
+        and user_session.expires_at > now
+        and user.is_active
     ):
-        return None
-    return _current_user(session, user)
+        _end_idle(session, user_session, user, now)
+    return None
+
+
+def _mark_seen(session: Session, session_id: int, now: datetime) -> None:
+    """Bump ``last_seen_at``; the condition makes concurrent events write it once."""
+    table = UserSession.__table__
+    session.execute(
+        table.update()
+        .where(
+            table.c.id == session_id,
+            or_(
+                table.c.last_seen_at.is_(None), table.c.last_seen_at <= now - SEEN_EVERY
+            ),
+        )
+        .values(last_seen_at=now)
+    )
+    session.commit()
+
+
+def _end_idle(
+    session: Session, user_session: UserSession, user: User, now: datetime
+) -> None:
+    """End an idle session as revoked; only the event that ends it audits it."""
+    table = UserSession.__table__
+    ended = session.execute(
+        table.update()
+        .where(table.c.id == user_session.id, table.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    if ended:
+        record_event(
+            session=session,
+            actor=Actor(user.id, user.login_id),
+            action="auth.session_idle_expired",
+            target=f"session:{user_session.id}",
+        )
+    session.commit()
 
 
 def logout(*, session: Session, token: str, ip: str = "", user_agent: str = "") -> None:
@@ -229,11 +417,23 @@ def logout(*, session: Session, token: str, ip: str = "", user_agent: str = "") 
     session.commit()
 
 
-def unlock_account(*, session: Session, admin: CurrentUser, login_id: str) -> None:
-    """Clear a lockout early: an administrator's action, recorded as a success."""
+def unlock_account(
+    *,
+    session: Session,
+    admin: CurrentUser,
+    login_id: str,
+    now: datetime | None = None,
+) -> None:
+    """Clear a login id's lockouts early, from every address: an administrator's
+    action, recorded as a success from ``UNLOCK_MARK``. Throttled addresses stay
+    throttled."""
     if admin.role != Role.ADMIN:
         raise PermissionError("只有系统管理员可以解锁账号")
-    session.add(LoginAttempt(login_id=login_id, success=True, ip="admin-unlock"))
+    session.add(
+        LoginAttempt(
+            login_id=login_id, at=now or utcnow(), success=True, ip=UNLOCK_MARK
+        )
+    )
     record_event(
         session=session,
         actor=Actor(admin.id, admin.login_id),
@@ -267,7 +467,7 @@ def list_accounts(
     ).all()
     result = []
     for user, clinic in rows:
-        until = _locked_until(session, user.login_id, now)
+        until = _failures(session, user.login_id, now).locked_anywhere_until(now)
         result.append(
             AccountRow(
                 login_id=user.login_id,
