@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from his_portal import routes
+from his_portal import maintenance, routes
 from his_portal.api import api
 from his_portal.pages.admin import AdminState, admin_page
 from his_portal.pages.confirm import ConfirmState, confirm_page
@@ -29,6 +29,7 @@ app = rx.App(
         rx.script(src="/signature_pad.js"),
     ],
 )
+app.register_lifespan_task(maintenance.run_forever)
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
 app.add_page(
     login_page,
