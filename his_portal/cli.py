@@ -3,8 +3,11 @@
 - ``init``: create the private data directory and the key-encryption key, create the
   clinic CA and timestamp authority on first start, and load the demo clinic into an
   empty database (demo mode only). Safe to run again: it changes nothing then.
-- ``verify-audit``: walk the audit log's hash chain and report the first broken link
-  (exit status 1 if there is one).
+- ``verify-audit``: check the audit log's MAC chain, its head and every timestamp
+  anchor; print one line per problem (exit status 1 if there is any).
+- ``anchor-audit``: timestamp the audit log's head now (RFC 3161), with the clinic's
+  TSA or the external one in ``HIS_TSA_URL``; does nothing if the head has not moved
+  since the latest anchor.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import sys
 from datetime import datetime
 
 from his_portal import db, deps
-from his_portal.services.audit import verify_chain
+from his_portal.adapters.tsa import HttpTimestampSource, TimestampSource
+from his_portal.services.audit import AuditError, anchor_head, clinic_tsa, verify_chain
 from his_portal.services.certificates import ensure_authority
 from his_portal.services.demo_data import load_demo_data
-from his_portal.services.keyvault import load_or_create_kek
+from his_portal.services.keyvault import PkiError, load_or_create_kek
 from his_portal.settings import clinic_zone, get_settings
 
 
@@ -44,20 +48,73 @@ def init() -> int:
     return 0
 
 
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "unknown time"
+    return f"{at.astimezone(clinic_zone()):%Y-%m-%d %H:%M:%S %z}"
+
+
 def verify_audit() -> int:
-    with db.session() as session:
-        report = verify_chain(session=session)
-    if report.ok:
-        print(f"Audit log intact: {report.checked} entries.")
+    settings = get_settings()
+    try:
+        with db.session() as session:
+            report = verify_chain(
+                session=session,
+                # An external TSA's certificate chains to a public root.
+                system_trust=bool(settings.tsa_url),
+                zone=clinic_zone(),
+            )
+    except AuditError as exc:
+        print(f"Cannot verify the audit log: {exc.message}")
+        return 1
+    if not report.ok:
+        for problem in report.problems:
+            print(problem.message)
+        return 1
+    if report.latest_anchor_seq is None:
+        print(
+            f"Audit log intact: {report.checked} entries, 0 anchors "
+            "(none yet: run anchor-audit)."
+        )
+    else:
+        print(
+            f"Audit log intact: {report.checked} entries, {report.anchors} anchors "
+            f"(latest anchor at seq {report.latest_anchor_seq}, "
+            f"{_when(report.latest_anchor_time)})."
+        )
+    return 0
+
+
+def anchor_audit() -> int:
+    settings = get_settings()
+    try:
+        with db.session() as session:
+            tsa: TimestampSource
+            if settings.tsa_url:
+                tsa = HttpTimestampSource(url=settings.tsa_url)
+            else:
+                tsa = clinic_tsa(session, deps.kek())
+            anchor = anchor_head(session=session, tsa=tsa)
+            session.commit()
+            if anchor is not None:
+                session.refresh(anchor)
+    except (AuditError, PkiError) as exc:
+        print(f"Audit log not anchored: {exc.message}")
+        return 1
+    except ValueError as exc:  # a malformed HIS_TSA_URL
+        print(f"Audit log not anchored: {exc}")
+        return 1
+    if anchor is None:
+        print("Audit head unchanged since the latest anchor, or log empty: no anchor.")
         return 0
-    print(
-        f"Audit log broken at entry {report.first_broken_seq}: {report.reason} "
-        f"({report.checked} entries verified before it)."
-    )
-    return 1
+    # Printed in full so that the operator's logs keep a copy outside the database.
+    print(f"Anchored audit head at seq {anchor.seq} ({_when(anchor.at)}).")
+    print(f"hash {anchor.hash}")
+    print(f"token {anchor.token}")
+    return 0
 
 
-COMMANDS = {"init": init, "verify-audit": verify_audit}
+COMMANDS = {"init": init, "verify-audit": verify_audit, "anchor-audit": anchor_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,14 +20,27 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from his_portal import db, models
+from his_portal.services import audit
 from his_portal.services.auth import CurrentUser, resolve_session
 from his_portal.services.demo_data import load_demo_data
+from his_portal.services.keyvault import mac_key
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # A fixed "now" for everything that depends on the date: 2026-11-25 16:30 Shanghai.
 NOW = datetime(2026, 11, 25, 16, 30, tzinfo=ZONE)
 PASSWORD = "Demo@2026"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The audit MAC key of every test process (the app derives it from the KEK file);
+#: the KEK is tests.services.identity_helpers.KEK.
+AUDIT_KEY = mac_key(bytes(range(32)), "audit")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key():
+    """Audit entries are MAC'd with :data:`AUDIT_KEY`, set before any fixture runs."""
+    audit.configure(AUDIT_KEY)
+    yield AUDIT_KEY
+    audit.configure(None)
 
 
 @pytest.fixture

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from his_portal import db
-from his_portal.cli import main
-from his_portal.models import AuditEvent
+from his_portal.cli import init, main
+from his_portal.db import make_engine
+from his_portal.models import AuditEvent, AuditHead
+from his_portal.services import audit
+from his_portal.services.audit import Actor, anchor_head, clinic_tsa, record_event
+from his_portal.services.keyvault import mac_key
+from tests.conftest import AUDIT_KEY
 
-pytestmark = pytest.mark.usefixtures("app_db")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_verify_audit_reports_intact_then_the_first_broken_entry(capsys):
+@pytest.mark.usefixtures("app_db")
+def test_verify_audit_reports_intact_then_the_edited_entry(capsys):
     from tests.conftest import token_for
 
     token_for("sh-manager@8112")  # at least one audited login
@@ -27,9 +39,110 @@ def test_verify_audit_reports_intact_then_the_first_broken_entry(capsys):
         try:
             assert main(["verify-audit"]) == 1
             out = capsys.readouterr().out
-            assert f"broken at entry {event.seq}: entry was altered" in out
+            assert out == (
+                f"entry {event.seq}: MAC does not verify (entry edited or forged)\n"
+            )
         finally:
             event.detail = original
             session.add(event)
             session.commit()
     assert main(["verify-audit"]) == 0
+
+
+@pytest.mark.usefixtures("app_db")
+def test_anchor_audit_anchors_the_head_once_and_verify_audit_reports_it(capsys):
+    from tests.conftest import token_for
+
+    assert init() == 0  # the clinic CA and TSA (idempotent)
+    token_for("sh-manager@8112")
+    capsys.readouterr()
+    assert main(["anchor-audit"]) == 0
+    out = capsys.readouterr().out
+    seq = int(re.match(r"Anchored audit head at seq (\d+) \(", out).group(1))
+    with Session(db.get_engine()) as session:
+        assert session.get(AuditHead, 1).seq == seq
+    assert main(["anchor-audit"]) == 0
+    assert "unchanged since the latest anchor" in capsys.readouterr().out
+    assert main(["verify-audit"]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"Audit log intact: \d+ entries, \d+ anchors \(latest anchor at seq "
+        rf"{seq}, \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d \+0800\)\.\n",
+        out,
+    ), out
+
+
+def _cli(env, *args):
+    done = subprocess.run(
+        [sys.executable, "-m", "his_portal.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout
+
+
+def test_verify_audit_in_a_real_process_catches_a_truncated_log(tmp_path):
+    """The attack that used to pass: delete the newest entries and reset the head
+    (recomputed as the old scheme wanted); here against anchors too."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("HIS_DB_URL", "HIS_KEK_FILE", "HIS_TSA_URL", "HIS_REDIS_URL")
+    }
+    env.update(HIS_DATA_DIR=str(tmp_path), HIS_DEMO_MODE="true")
+    engine = make_engine(f"sqlite:///{tmp_path / 'his_portal.db'}")
+    SQLModel.metadata.create_all(engine)
+    assert _cli(env, "init")[0] == 0
+    kek = (tmp_path / "secrets" / "kek.bin").read_bytes()
+    # This test process writes with the key the CLI derives from that KEK.
+    audit.configure(mac_key(kek, "audit"))
+    try:
+        with Session(engine) as session:
+            for index in range(6):
+                record_event(
+                    session=session,
+                    actor=Actor(login_id="sh-manager@8112"),
+                    action="test.event",
+                    target=f"record:{index}",
+                )
+                if index == 4:
+                    assert anchor_head(session=session, tsa=clinic_tsa(session, kek))
+            session.commit()
+    finally:
+        audit.configure(AUDIT_KEY)
+    code, out = _cli(env, "anchor-audit")
+    assert code == 0 and out.startswith("Anchored audit head at seq 6 (")
+    code, out = _cli(env, "verify-audit")
+    assert code == 0
+    assert out.startswith(
+        "Audit log intact: 6 entries, 2 anchors (latest anchor at seq 6,"
+    )
+
+    with Session(engine) as session:
+        for seq in (5, 6):
+            session.delete(
+                session.exec(select(AuditEvent).where(AuditEvent.seq == seq)).one()
+            )
+        head = session.get(AuditHead, 1)
+        newest = session.exec(select(AuditEvent).where(AuditEvent.seq == 4)).one()
+        head.seq, head.hash = 4, newest.hash
+        session.add(head)
+        session.commit()
+    engine.dispose()
+    code, out = _cli(env, "verify-audit")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == (
+        "head MAC does not verify (head forged: it claims seq 4; newest entries may "
+        "have been deleted)"
+    )
+    assert re.fullmatch(
+        r"log rolled back behind anchor at seq 5 \(.* \+0800\)", lines[1]
+    ), lines
+    assert re.fullmatch(
+        r"log rolled back behind anchor at seq 6 \(.* \+0800\)", lines[2]
+    ), lines
+    assert len(lines) == 3
