@@ -1,6 +1,12 @@
-"""个人中心 state: 个人信息, 实名认证 and 数字证书 handlers for doctors."""
+"""个人中心 state: 个人信息, 实名认证 and 数字证书 handlers for doctors.
+
+一键实名认证 asks the identity provider and generates the doctor's key pair: it runs
+in a worker thread, so the event loop keeps serving everyone else meanwhile.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import reflex as rx
 
@@ -122,16 +128,25 @@ class ProfileState(AuthState):
         return [rx.toast.success(self.notice), SealState.on_load]
 
     @rx.event
-    def verify(self):
-        return self._identity_action(
-            lambda session, user: verification.verify(
-                session=session,
-                user=user,
-                provider=deps.identity_provider(),
-                context=deps.issue_context(self._actor(user), user.clinic_name),
-            ),
-            "实名认证通过，数字证书已签发",
-        )
+    async def verify(self):
+        user = self._require(Role.DOCTOR)
+        if user is None:
+            return AuthState.guard
+        self.notice = self.failure = ""
+        provider = deps.identity_provider()
+        context = deps.issue_context(self._actor(user), user.clinic_name)
+
+        def verify_in_session() -> None:
+            with db.session() as session:
+                verification.verify(
+                    session=session, user=user, provider=provider, context=context
+                )
+
+        try:
+            await asyncio.to_thread(verify_in_session)
+        except (identity.IdentityError, pki.PkiError) as exc:
+            return self._failed(exc)
+        return self._succeeded(user, "实名认证通过，数字证书已签发")
 
     @rx.event
     def revoke(self):
@@ -160,8 +175,14 @@ class ProfileState(AuthState):
             with db.session() as session:
                 action(session, user)
         except (identity.IdentityError, pki.PkiError) as exc:
-            self.failure = exc.message
-            return rx.toast.error(exc.message)
+            return self._failed(exc)
+        return self._succeeded(user, success)
+
+    def _failed(self, exc: identity.IdentityError | pki.PkiError):
+        self.failure = exc.message
+        return rx.toast.error(exc.message)
+
+    def _succeeded(self, user, success: str):
         self._refresh(user)
         self.notice = success
         # 个性设置 depends on the verification state: refresh it too.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from his_portal import routes
@@ -29,6 +31,6 @@ def zheng_token(clinic_ca) -> str:
         profile.set_field("id_number", ZHENG_ID)
         profile.set_field("mobile", "13800138000")
         profile.save({})
-        profile.verify()
+        asyncio.run(profile.verify())
     assert profile.status == "verified"
     return token

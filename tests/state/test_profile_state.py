@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 
 import pytest
 from sqlmodel import Session, select
@@ -12,8 +14,9 @@ from his_portal.adapters.identity import DEMO_WANG_ID
 from his_portal.models import DoctorProfile, User
 from his_portal.pages.admin import AdminState
 from his_portal.pages.profile import ProfileState
+from his_portal.services import verification
 from tests.conftest import token_for
-from tests.state.test_states import make
+from tests.state.test_states import make, spy_threads
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
 
@@ -29,7 +32,8 @@ def wang() -> ProfileState:
     return state
 
 
-def test_profile_journey_save_verify_revoke():
+def test_profile_journey_save_verify_revoke(monkeypatch):
+    threads = spy_threads(monkeypatch, verification, "verify")
     state = wang()
     assert state.form["name"] == "王莉" and state.status == "unverified"
     assert not state.complete
@@ -46,8 +50,11 @@ def test_profile_journey_save_verify_revoke():
     assert state.id_masked == "3101**********2222" and state.form["id_number"] == ""
     assert state.complete
 
-    state.verify()
+    asyncio.run(state.verify())
     assert state.status == "verified" and state.status_label == "通过"
+    assert state.notice == "实名认证通过，数字证书已签发"
+    # The provider call and the key generation ran off the event loop.
+    assert threads and threading.main_thread() not in threads
     assert (
         state.cert["subject"].startswith("UID=user-")
         and "王莉" in state.cert["subject"]
@@ -90,7 +97,7 @@ def test_a_manager_cannot_use_the_doctor_handlers():
     state.set_field("id_number", DEMO_WANG_ID)
     state.set_field("mobile", "13800138009")
     assert state.save({}) is not None  # the guard's redirect
-    assert state.verify() is not None
+    assert asyncio.run(state.verify()) is not None
     with Session(db.get_engine()) as session:
         manager = session.exec(
             select(User).where(User.login_id == "sh-manager@8112")

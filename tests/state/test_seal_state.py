@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from PIL import Image
 from his_portal import routes
 from his_portal.pages.profile import ProfileState
 from his_portal.pages.seal_settings import SealState
+from his_portal.services import seal_image
 from tests.services.seal_synthetic import synthetic_photo
-from tests.state.test_states import make, token_for
+from tests.state.test_states import make, spy_threads, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
 
@@ -38,7 +40,9 @@ def seal_state(token: str) -> SealState:
     return state
 
 
-def test_upload_preview_save_and_switch_on(zheng_token):
+def test_upload_preview_save_and_switch_on(zheng_token, monkeypatch):
+    decoded = spy_threads(monkeypatch, seal_image, "decode_upload")
+    extracted = spy_threads(monkeypatch, seal_image, "extract_signature")
     state = seal_state(zheng_token)
     assert state.verified and state.system_url.startswith("data:image/png;base64,")
     state.open_editor()
@@ -46,11 +50,17 @@ def test_upload_preview_save_and_switch_on(zheng_token):
     assert state.error == "" and state.original_url.startswith("data:image/jpeg")
     result = Image.open(io.BytesIO(base64.b64decode(state.result_url.split(",")[1])))
     assert result.mode == "RGBA" and result.width <= 600 and result.height <= 240
-    state.set_ink("blue")
-    state.turn(90)
+    asyncio.run(state.set_ink("blue"))
+    asyncio.run(state.turn(90))
     rotated = Image.open(io.BytesIO(base64.b64decode(state.result_url.split(",")[1])))
     assert rotated.height > rotated.width or rotated.size != result.size
-    state.turn(270)
+    asyncio.run(state.turn(270))
+    asyncio.run(state.set_strength([70]))
+    asyncio.run(state.set_crop(False))
+    assert state.strength == 70 and not state.crop and state.result_url
+    # Decoding and background removal ran off the event loop, once per change.
+    assert len(extracted) == 6 and len(decoded) == 7
+    assert threading.main_thread() not in decoded + extracted
     state.save()
     assert not state.editor_open and state.seal_url.startswith("data:image/png")
     state.set_esign(True)
@@ -102,11 +112,12 @@ def test_signature_pad_drawing_becomes_the_seal(zheng_token):
     canvas.save(out, format="PNG")
     state = seal_state(zheng_token)
     state.open_editor()
-    state.save_pad("")
+    asyncio.run(state.save_pad(""))
     assert state.error == "请先在签名板上写下您的签名"
-    state.save_pad("data:image/png;base64,@@@")
+    asyncio.run(state.save_pad("data:image/png;base64,@@@"))
     assert state.error == "签名板数据无效，请重新书写"
-    state.save_pad("data:image/png;base64," + base64.b64encode(out.getvalue()).decode())
+    data_url = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    asyncio.run(state.save_pad(data_url))
     assert state.error == "" and state.result_url
     state.save()
     assert state.seal_url

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 
 import pytest
 from reflex.istate.data import RouterData
@@ -13,6 +15,7 @@ from his_portal.pages.login import LoginState
 from his_portal.pages.manage import ManageState
 from his_portal.pages.search import SearchState
 from his_portal.pages.workbench import WorkbenchState
+from his_portal.services import auth
 from his_portal.state import AuthState
 from tests.conftest import PASSWORD, token_for
 
@@ -42,17 +45,35 @@ def redirect_target(event) -> str | None:
 pytestmark = pytest.mark.usefixtures("app_db")
 
 
-def test_login_sets_the_token_and_goes_to_the_role_home():
+def spy_threads(monkeypatch, module, name: str) -> list[threading.Thread]:
+    """Record the thread each call of ``module.name`` runs in."""
+    threads: list[threading.Thread] = []
+    real = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return threads
+
+
+def test_login_sets_the_token_and_goes_to_the_role_home(monkeypatch):
+    threads = spy_threads(monkeypatch, auth, "authenticate")
     state = make(LoginState, path=routes.LOGIN)
-    event = state.submit({"login_id": "sh-manager@8112", "password": PASSWORD})
+    form = {"login_id": "sh-manager@8112", "password": PASSWORD}
+    event = asyncio.run(state.submit(form))
     assert redirect_target(event) == routes.MANAGE
     assert state.token and state.user_name == "陈静" and state.error == ""
     assert state.role_label == "门诊管理者"
+    # argon2 ran in a worker thread, not on the event loop (the main thread here).
+    assert threads and threading.main_thread() not in threads
 
 
 def test_wrong_password_shows_the_message_and_keeps_no_token():
     state = make(LoginState, path=routes.LOGIN)
-    assert state.submit({"login_id": "sh-manager@8112", "password": "nope"}) is None
+    form = {"login_id": "sh-manager@8112", "password": "nope"}
+    assert asyncio.run(state.submit(form)) is None
     assert state.error == "账号或密码错误" and state.token == ""
 
 
