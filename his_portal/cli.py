@@ -5,6 +5,9 @@
   empty database (demo mode only). Safe to run again: it changes nothing then.
 - ``verify-audit``: check the audit log's MAC chain, its head and every timestamp
   anchor; print one line per problem (exit status 1 if there is any).
+- ``create-user LOGIN NAME ROLE [--clinic NAME]``: create an account (the first
+  administrator outside demo mode); the password comes from ``HIS_NEW_PASSWORD`` or
+  is asked for twice on the terminal.
 - ``anchor-audit``: timestamp the audit log's head now (RFC 3161), with the clinic's
   TSA or the external one in ``HIS_TSA_URL``; does nothing if the head has not moved
   since the latest anchor.
@@ -13,16 +16,26 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from datetime import datetime
 
 from his_portal import db, deps
 from his_portal.adapters.tsa import HttpTimestampSource, TimestampSource
-from his_portal.services.audit import AuditError, anchor_head, clinic_tsa, verify_chain
+from his_portal.services import record_signing
+from his_portal.services.accounts import AccountError, create_account
+from his_portal.services.audit import (
+    Actor,
+    AuditError,
+    anchor_head,
+    clinic_tsa,
+    verify_chain,
+)
 from his_portal.services.certificates import ensure_authority
 from his_portal.services.demo_data import load_demo_data
 from his_portal.services.keyvault import PkiError, load_or_create_kek
-from his_portal.settings import clinic_zone, get_settings
+from his_portal.settings import SettingsError, clinic_zone, get_settings
 
 
 def init() -> int:
@@ -38,10 +51,19 @@ def init() -> int:
             now=datetime.now(clinic_zone()),
         )
         session.commit()
+        swept = record_signing.sweep_orphans(
+            session=session, data_dir=settings.data_dir
+        )
     print("Clinic CA created." if created else "Clinic CA present.")
+    if swept:
+        print(f"Removed {swept} unfinished signing file(s) left by an interrupted run.")
     if not settings.demo_mode:
         print("HIS_DEMO_MODE is off: no demo data loaded.")
         return 0
+    print(
+        "Demo mode (HIS_DEMO_MODE=true): demo identity, SMS and face providers, "
+        "demo accounts and the /dev/sms outbox. Not for real patients."
+    )
     with db.session() as session:
         loaded = load_demo_data(session=session, now=datetime.now(clinic_zone()))
     print("Demo data loaded." if loaded else "Database already has data: left as is.")
@@ -114,14 +136,62 @@ def anchor_audit() -> int:
     return 0
 
 
-COMMANDS = {"init": init, "verify-audit": verify_audit, "anchor-audit": anchor_audit}
+def _new_password() -> str:
+    password = os.environ.get("HIS_NEW_PASSWORD", "")
+    if password or not sys.stdin.isatty():
+        return password
+    first = getpass.getpass("Password: ")
+    return first if getpass.getpass("Again: ") == first else ""
+
+
+def create_user(args: argparse.Namespace) -> int:
+    password = _new_password()
+    if not password:
+        print("No password: set HIS_NEW_PASSWORD or type it twice the same.")
+        return 1
+    try:
+        with db.session() as session:
+            user = create_account(
+                session=session,
+                login_id=args.login,
+                display_name=args.name,
+                role=args.role,
+                clinic_name=args.clinic or get_settings().clinic_name,
+                password=password,
+                actor=Actor(login_id="cli"),
+            )
+            created = f"Account {user.login_id} ({user.role}) created."
+    except AccountError as exc:
+        print(f"Account not created: {exc.message}")
+        return 1
+    print(created)
+    return 0
+
+
+COMMANDS = {
+    "init": lambda _args: init(),
+    "verify-audit": lambda _args: verify_audit(),
+    "anchor-audit": lambda _args: anchor_audit(),
+    "create-user": create_user,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m his_portal.cli")
-    parser.add_argument("command", choices=sorted(COMMANDS))
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("init", "verify-audit", "anchor-audit"):
+        commands.add_parser(name)
+    user = commands.add_parser("create-user", help="create an account")
+    user.add_argument("login")
+    user.add_argument("name")
+    user.add_argument("role", choices=("doctor", "manager", "admin"))
+    user.add_argument("--clinic", default="")
     args = parser.parse_args(argv)
-    return COMMANDS[args.command]()
+    try:
+        return COMMANDS[args.command](args)
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -146,3 +146,59 @@ def test_verify_audit_in_a_real_process_catches_a_truncated_log(tmp_path):
         r"log rolled back behind anchor at seq 6 \(.* \+0800\)", lines[2]
     ), lines
     assert len(lines) == 3
+
+
+def _clean_env(tmp_path, **extra):
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("HIS_") and name != "REDIS_URL"
+    }
+    return env | {"HIS_DATA_DIR": str(tmp_path)} | extra
+
+
+def test_demo_providers_outside_demo_mode_stop_with_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "his_portal.cli", "init"],
+        cwd=ROOT,
+        env=_clean_env(tmp_path, HIS_DEMO_MODE="false"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert lines[0].startswith("Configuration error: HIS_DEMO_MODE=false but ")
+    for name in ("HIS_IDENTITY_PROVIDER", "HIS_SMS_PROVIDER", "HIS_FACE_PROVIDER"):
+        assert f"{name}=demo" in lines[0]
+
+
+def test_create_user_makes_a_first_admin_outside_demo_mode(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'his_portal.db'}")
+    SQLModel.metadata.create_all(engine)
+    env = _clean_env(tmp_path)
+    assert _cli(env, "init")[0] == 0
+    kek = (tmp_path / "secrets" / "kek.bin").read_bytes()
+    weak = env | {"HIS_NEW_PASSWORD": "short"}
+    code, out = _cli(weak, "create-user", "ops-admin", "运维管理员", "admin")
+    assert code == 1 and "密码至少10位" in out
+    strong = env | {"HIS_NEW_PASSWORD": "Clinic#Admin2026"}
+    args = ("create-user", "ops-admin", "运维管理员", "admin", "--clinic", "新分院")
+    assert _cli(strong, *args) == (0, "Account ops-admin (admin) created.\n")
+    code, out = _cli(strong, *args)
+    assert code == 1 and "已存在" in out
+    audit.configure(mac_key(kek, "audit"))
+    try:
+        with Session(engine) as session:
+            from his_portal.services.auth import authenticate
+
+            _, user = authenticate(
+                session=session,
+                login_id="ops-admin",
+                password="Clinic#Admin2026",
+                session_hours=1,
+            )
+            assert (user.role, user.clinic_name) == ("admin", "新分院")
+    finally:
+        audit.configure(AUDIT_KEY)
