@@ -1,10 +1,8 @@
 """HTTP routes that are not pages: the CA certificate and its CRL (public by nature:
 PDF validators fetch them from the URL written in every certificate), and signed
-record PDFs behind short-lived tickets issued by the app."""
+record PDFs behind single-use tickets issued by the app (``services.file_tickets``)."""
 
 from __future__ import annotations
-
-import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,7 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from his_portal import db, deps, routes
-from his_portal.services import certificates, pki
+from his_portal.services import certificates, file_tickets, pki
 from his_portal.settings import get_settings
 
 
@@ -37,11 +35,15 @@ def ca_certificate(_request: Request) -> Response:
 
 
 def signed_pdf(request: Request) -> Response:
-    """A signed record PDF, shown inline; only with a valid ticket from the app."""
-    query = request.query_params
-    ok = deps.check_ticket(
-        request.url.path, query.get("exp", ""), query.get("sig", ""), now=time.time()
-    )
+    """A signed record PDF, shown inline; only with a live ticket from the app, which
+    this request spends."""
+    with db.session() as session:
+        ok = file_tickets.redeem(
+            session=session,
+            path=request.url.path,
+            query=request.query_params,
+            key=deps.file_ticket_key(),
+        )
     if not ok:
         return PlainTextResponse(
             "链接无效或已过期，请回到系统中重新打开", status_code=403

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from functools import lru_cache
 
 from his_portal import routes
@@ -64,19 +62,7 @@ def willingness_secret() -> bytes:
     return mac_key(kek(), "willingness")
 
 
-TICKET_SECONDS = 300
-
-
-def file_ticket(path: str, *, now: float) -> str:
-    """A short-lived signature for one private file URL, issued only after the
-    state has checked who is asking (the browser cannot send our token on a link)."""
-    expires = int(now) + TICKET_SECONDS
-    mac = hmac.new(willingness_secret(), f"{path}|{expires}".encode(), hashlib.sha256)
-    return f"exp={expires}&sig={mac.hexdigest()}"
-
-
-def check_ticket(path: str, expires: str, sig: str, *, now: float) -> bool:
-    if not expires.isdigit() or int(expires) < now:
-        return False
-    mac = hmac.new(willingness_secret(), f"{path}|{expires}".encode(), hashlib.sha256)
-    return hmac.compare_digest(mac.hexdigest(), sig)
+def file_ticket_key() -> bytes:
+    """The key for single-use signed-file links (``services.file_tickets``),
+    derived from the KEK."""
+    return mac_key(kek(), "file-ticket")

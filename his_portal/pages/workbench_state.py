@@ -3,14 +3,19 @@ clinic's), the tabs, selection, KPIs, signed files and 撤销签名."""
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime
 
 import reflex as rx
 
 from his_portal import db, deps, routes
 from his_portal.models import Role, SignStatus
-from his_portal.services import identity, record_signing, record_versions, records
+from his_portal.services import (
+    file_tickets,
+    identity,
+    record_signing,
+    record_versions,
+    records,
+)
 from his_portal.services.audit import Actor
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
@@ -151,12 +156,22 @@ class WorkbenchState(AuthState):
 
     @rx.event
     def view_pdf(self, record_id: int):
-        """Open the signed PDF in a new tab, through a 5-minute ticket."""
+        """Open the signed PDF in a new tab, through a single-use 60-second ticket
+        bound to this login session."""
         doc, refusal = self._signed(record_id)
         if doc is None:
             return refusal
         path = f"{routes.SIGNED_FILES}/{doc.file_name}"
-        ticket = deps.file_ticket(path, now=time.time())
+        try:
+            with db.session() as session:
+                ticket = file_tickets.issue(
+                    session=session,
+                    token=self.token,
+                    path=path,
+                    key=deps.file_ticket_key(),
+                )
+        except PermissionError:
+            return AuthState.guard
         return rx.redirect(f"{path}?{ticket}", is_external=True)
 
     @rx.event

@@ -57,6 +57,7 @@ __all__ = [
     "authenticate",
     "hash_password",
     "list_accounts",
+    "live_session",
     "logout",
     "resolve_session",
     "session_is_live",
@@ -290,27 +291,58 @@ def authenticate(
     return token, _current_user(user, session.get(Clinic, user.clinic_id))
 
 
-def _idle_limit(idle_minutes: int | None) -> timedelta:
-    return timedelta(
-        minutes=get_settings().idle_minutes if idle_minutes is None else idle_minutes
-    )
-
-
 def _last_active(user_session: UserSession) -> datetime:
     return user_session.last_seen_at or user_session.created_at
 
 
 def session_is_live(
-    user_session: UserSession, user: User, *, now: datetime, idle: timedelta
+    user_session: UserSession,
+    user: User,
+    *,
+    now: datetime,
+    idle_minutes: int | None = None,
 ) -> bool:
     """Whether a session may still act: not revoked, not past ``expires_at``, not
-    idle for longer than ``idle``, and its user still active."""
+    idle for longer than ``idle_minutes`` (the settings' when None), and its user
+    still active."""
+    if idle_minutes is None:
+        idle_minutes = get_settings().idle_minutes
     return (
         user_session.revoked_at is None
         and user_session.expires_at > now
-        and now - _last_active(user_session) <= idle
+        and now - _last_active(user_session) <= timedelta(minutes=idle_minutes)
         and user.is_active
     )
+
+
+def _session_query(token: str):
+    return (
+        select(UserSession, User, Clinic)
+        .join(User, User.id == UserSession.user_id)
+        .join(Clinic, Clinic.id == User.clinic_id, isouter=True)
+        .where(UserSession.token_hash == _token_hash(token))
+    )
+
+
+def live_session(
+    *,
+    session: Session,
+    token: str,
+    now: datetime | None = None,
+    idle_minutes: int | None = None,
+) -> UserSession | None:
+    """The live login session behind a browser token, for binding something to it
+    (unlike :func:`resolve_session` it writes nothing)."""
+    if not token:
+        return None
+    row = session.exec(_session_query(token)).first()
+    if row is None:
+        return None
+    user_session, user, _clinic = row
+    live = session_is_live(
+        user_session, user, now=now or utcnow(), idle_minutes=idle_minutes
+    )
+    return user_session if live else None
 
 
 def resolve_session(
@@ -339,17 +371,11 @@ def resolve_session(
     if not token:
         return None
     now = now or utcnow()
-    row = session.exec(
-        select(UserSession, User, Clinic)
-        .join(User, User.id == UserSession.user_id)
-        .join(Clinic, Clinic.id == User.clinic_id, isouter=True)
-        .where(UserSession.token_hash == _token_hash(token))
-    ).first()
+    row = session.exec(_session_query(token)).first()
     if row is None:
         return None
     user_session, user, clinic = row
-    idle = _idle_limit(idle_minutes)
-    if session_is_live(user_session, user, now=now, idle=idle):
+    if session_is_live(user_session, user, now=now, idle_minutes=idle_minutes):
         current = _current_user(user, clinic)
         if now - _last_active(user_session) >= SEEN_EVERY:
             _mark_seen(session, user_session.id, now)
