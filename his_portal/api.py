@@ -1,15 +1,22 @@
 """HTTP routes that are not pages: the CA certificate and its CRL (public by nature:
 PDF validators fetch them from the URL written in every certificate), and signed
-record PDFs behind single-use tickets issued by the app (``services.file_tickets``)."""
+record PDFs behind single-use tickets issued by the app (``services.file_tickets``).
+
+``api`` is the app's ``api_transformer``: Reflex mounts its whole backend inside it,
+so its middleware puts the security headers on every response (see
+``his_portal.security_headers``).
+"""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from his_portal import db, deps, routes
+from his_portal.security_headers import SecurityHeaders, security_headers
 from his_portal.services import certificates, file_tickets, pki
 from his_portal.settings import get_settings
 
@@ -64,5 +71,8 @@ api = Starlette(
         Route(routes.CRL, crl),
         Route(routes.CA_CERT, ca_certificate),
         Route(routes.SIGNED_FILES + "/{file:path}", signed_pdf),
-    ]
+    ],
+    middleware=[
+        Middleware(SecurityHeaders, headers=security_headers(get_settings().public_url))
+    ],
 )
