@@ -24,8 +24,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.fakes import FakeProviders
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -152,10 +156,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def _serve(tmp: Path, env: dict[str, str], browser, name: str) -> Iterator[str]:
-    """Migrate, init and run the app with ``env``; yield its base URL."""
+def _serve(
+    tmp: Path, env: dict[str, str], browser, name: str, port: int | None = None
+) -> Iterator[str]:
+    """Migrate, init and run the app with ``env``; yield its base URL.
+
+    ``port``: where to serve (a free one if ``None``), for callers that must put
+    the base URL into ``env`` beforehand (``HIS_PUBLIC_URL``).
+    """
     ARTIFACTS.mkdir(exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     log = ARTIFACTS / f"{name}.log"
     log.write_text(f"data dir {tmp}, port {port}\n")
     reflex = str(BIN / "reflex")
@@ -248,19 +258,44 @@ def prod_db_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def prod_app_url(tmp_path_factory, browser, prod_db_url) -> Iterator[str]:
-    """The production configuration: PostgreSQL + Redis + three workers, on the
-    machine's real servers."""
+def prod_fakes() -> Iterator[FakeProviders]:
+    """The identity vendor, Aliyun SMS and Tencent FaceID fakes, in this process."""
+    from tests.e2e import fakes
+
+    with fakes.running() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def prod_app_url(
+    tmp_path_factory, browser, prod_db_url, prod_fakes: FakeProviders
+) -> Iterator[str]:
+    """The production configuration: demo mode off, the real provider adapters
+    pointed at the local fakes, PostgreSQL + Redis + three workers on the machine's
+    real servers. No demo data: see ``fakes.seed_clinic``."""
     import redis
+
+    from tests.e2e import fakes
 
     tmp = tmp_path_factory.mktemp("his-e2e-prod")
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = _app_env(tmp) | {
-        "HIS_DB_URL": prod_db_url,
-        "HIS_REDIS_URL": REDIS_URL,
-        "GRANIAN_WORKERS": "3",
-    }
-    with _serve(tmp, env, browser, "e2e-prod-app") as base:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = (
+        _app_env(tmp)
+        | {
+            "HIS_DEMO_MODE": "false",
+            # The QR code's link and the face check's RedirectUrl point here.
+            "HIS_PUBLIC_URL": base,
+            "HIS_CLINIC_NAME": fakes.CLINIC_NAME,
+            "HIS_DB_URL": prod_db_url,
+            "HIS_REDIS_URL": REDIS_URL,
+            "GRANIAN_WORKERS": "3",
+        }
+        | prod_fakes.env()
+    )
+    with _serve(tmp, env, browser, "e2e-prod-app", port=port) as served:
+        assert served == base
         yield base
 
 
