@@ -78,7 +78,7 @@ class ConfirmState(rx.State):
             return None
         self.face_started = True
         if url:
-            return rx.redirect(url, is_external=True)
+            return rx.redirect(url)  # the same tab: the provider sends it back here
         self.simulate = face is not None and face.demo
         return None
 

@@ -43,6 +43,12 @@ def _qr_url(text: str) -> str:
     return _png_url(out.getvalue())
 
 
+def render_preview_png(args: dict) -> bytes:
+    """In a worker thread: one preview through the service's checks."""
+    with db.session() as session:
+        return sign_batch.preview_png(session, **args)
+
+
 class SignFlowState(AuthState):
     step: str = ""
     record_count: int = 0
@@ -66,6 +72,7 @@ class SignFlowState(AuthState):
     cancel_requested: bool = False
     _labels: list[str] = []
     _batch_running: bool = False
+    _preview_ticket: int = 0  # only the newest requested preview is shown
 
     def _actor(self, user) -> Actor:
         ip, agent = self._client()
@@ -177,7 +184,7 @@ class SignFlowState(AuthState):
                 self.resend_in -= 1
 
     @rx.event
-    async def confirm_code(self):
+    def confirm_code(self):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
@@ -189,7 +196,7 @@ class SignFlowState(AuthState):
         except willingness.WillingnessError as exc:
             self.message = exc.message
             return None
-        return await self._to_signing(user)
+        return self._to_signing(user)
 
     @rx.event
     def make_qr(self):
@@ -215,6 +222,7 @@ class SignFlowState(AuthState):
     @rx.event(background=True)
     async def watch_qr(self):
         """Move on by itself when the phone confirms; ends with the confirmation."""
+        next_step = None
         while True:
             await asyncio.sleep(1.5)
             async with self:
@@ -226,13 +234,15 @@ class SignFlowState(AuthState):
                 except willingness.WillingnessError:
                     return
                 if view.status == "confirmed":
-                    await self._to_signing(user)
-                    return
+                    next_step = self._to_signing(user)
+                    break
                 if view.status != "pending":
                     self.message = "二维码已失效，请点击重新生成"
                     return
+        if next_step is not None:
+            yield next_step
 
-    async def _to_signing(self, user):
+    def _to_signing(self, user):
         try:
             with db.session() as session:
                 shown = sign_batch.signing_view(
@@ -254,12 +264,11 @@ class SignFlowState(AuthState):
         self.has_personal_seal = shown.has_personal_seal
         self.seal_choice = "personal" if shown.has_personal_seal else "system"
         self.signer_name = shown.signer_name
-        self.step, self.index, self.message = "sign", 0, ""
-        return await self._render_preview(user, 0, self.seal_choice)
+        self.step, self.index, self.message, self.preview = "sign", 0, "", ""
+        return SignFlowState.render_preview(0, self.seal_choice)
 
-    async def _render_preview(self, user, index: int, seal_choice: str):
-        """Render off the event loop; only records of this confirmation render."""
-        args = dict(
+    def _preview_args(self, user, index: int, seal_choice: str) -> dict:
+        return dict(
             user=user,
             confirmation_id=self.confirmation_id,
             session_token=self.token,
@@ -270,33 +279,43 @@ class SignFlowState(AuthState):
             zone=clinic_zone(),
         )
 
-        def render() -> bytes:
-            with db.session() as session:
-                return sign_batch.preview_png(session, **args)
-
+    @rx.event(background=True)
+    async def render_preview(self, index: int, seal_choice: str):
+        """Render outside the state lock and off the event loop; the service renders
+        only records of this doctor's confirmed confirmation."""
+        async with self:
+            user = self._require(Role.DOCTOR)
+            if user is None or self.step != "sign":
+                return
+            args = self._preview_args(user, index, seal_choice)
+            self._preview_ticket += 1
+            ticket = self._preview_ticket
         try:
-            png = await asyncio.to_thread(render)
+            png = await asyncio.to_thread(render_preview_png, args)
         except (willingness.WillingnessError, SigningError) as exc:
-            return rx.toast.error(exc.message)
-        self.index, self.seal_choice, self.preview = index, seal_choice, _png_url(png)
-        return None
+            yield rx.toast.error(exc.message)
+            return
+        async with self:
+            if ticket == self._preview_ticket and self.step == "sign":
+                self.index, self.seal_choice = index, seal_choice
+                self.preview = _png_url(png)
 
     @rx.event
-    async def choose_seal(self, value: str | list[str]):
+    def choose_seal(self, value: str | list[str]):
         user = self._require(Role.DOCTOR)
         if user is None or self.step != "sign" or value not in ("personal", "system"):
             return None
-        return await self._render_preview(user, self.index, str(value))
+        return SignFlowState.render_preview(self.index, str(value))
 
     @rx.event
-    async def move(self, step: int):
+    def move(self, step: int):
         user = self._require(Role.DOCTOR)
         if user is None:
             return AuthState.guard
         if self.step != "sign" or step not in (-1, 1):
             return None
         index = max(0, min(len(self.record_ids) - 1, self.index + step))
-        return await self._render_preview(user, index, self.seal_choice)
+        return SignFlowState.render_preview(index, self.seal_choice)
 
     @rx.event
     def close(self):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -10,8 +9,9 @@ from sqlmodel import Session, select
 
 from his_portal import db, routes
 from his_portal.models import MedicalRecord, Patient, SmsMessage
-from his_portal.pages.sign_flow import SignFlowState
+from his_portal.pages.sign_flow import SignFlowState, render_preview_png
 from his_portal.pages.workbench import WorkbenchState
+from his_portal.services.willingness import WillingnessError
 from tests.state.test_states import make, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
@@ -22,6 +22,12 @@ def record_id(record_no: str) -> int:
         return session.exec(
             select(MedicalRecord.id).join(Patient).where(Patient.record_no == record_no)
         ).first()
+
+
+def preview_event(event) -> tuple[str, list]:
+    """(handler name, argument values) of a returned event spec."""
+    name = event.handler.fn.__name__
+    return name, [value._var_value for _key, value in event.args]
 
 
 @pytest.fixture
@@ -63,18 +69,25 @@ def test_sms_code_wrong_then_right_opens_the_signing_step(doctor_token):
         ).first()
     code = re.search(r"验证码(\d{6})", body).group(1)
     state.set_code("12345")
-    asyncio.run(state.confirm_code())
+    state.confirm_code()
     assert state.message == "请输入6位数字验证码" and state.step == "willing"
     state.set_code("000000" if code != "000000" else "111111")
-    asyncio.run(state.confirm_code())
+    state.confirm_code()
     assert "验证码错误" in state.message and state.step == "willing"
     state.set_code(code)
-    asyncio.run(state.confirm_code())
-    assert state.step == "sign" and state.preview.startswith("data:image/png;base64,")
+    preview = state.confirm_code()  # the preview renders in a background event
+    assert preview_event(preview) == ("render_preview", [0, state.seal_choice])
+    assert state.step == "sign"
     assert state.file_names[0].endswith("_郭少青_P120111190005083_美学修复")
     assert state.record_ids == [record_id("P120111190005083")]
-    asyncio.run(state.choose_seal("personal"))
-    assert state.seal_choice == "system"  # no personal seal: refused, unchanged
+    user = state._require()
+    png = render_preview_png(state._preview_args(user, 0, "system"))
+    assert png.startswith(b"\x89PNG")
+    assert preview_event(state.choose_seal("system")) == (
+        "render_preview",
+        [0, "system"],
+    )
+    assert state.choose_seal("<script>") is None
     state.close()
     assert state.step == "" and state.preview == "" and state.record_ids == []
 
@@ -85,9 +98,10 @@ def test_refused_records_never_reach_the_page(doctor_token):
     other = record_id("P111220000601")  # 王莉's patient 张三
     state.begin([other])
     assert state.record_ids == [] and state.confirmation_id == 0
-    asyncio.run(state.move(0))
-    asyncio.run(state.move(1))
-    asyncio.run(state.choose_seal("system"))
+    assert state.move(1) is None and state.choose_seal("system") is None
+    user = state._require()
+    with pytest.raises(WillingnessError, match="意愿校验不存在或已失效"):
+        render_preview_png(state._preview_args(user, 0, "system"))
     assert state.preview == "" and state.file_names == []
 
 
@@ -96,9 +110,9 @@ def test_no_preview_before_the_code_is_confirmed(doctor_token):
     state.begin([record_id("P120111190005083")])
     assert state.step == "willing" and state.record_ids == []
     state.step = "sign"  # a client cannot set this, but even if the page said so
-    asyncio.run(state.move(1))
-    asyncio.run(state.choose_seal("system"))
-    assert state.preview == ""
+    user = state._require()
+    with pytest.raises(WillingnessError, match="意愿校验不存在或已失效"):
+        render_preview_png(state._preview_args(user, 0, "system"))
     state.sign()
     assert state.message == "尚未完成意愿校验"
 
