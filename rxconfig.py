@@ -12,6 +12,10 @@ config = rx.Config(
     app_name="his_portal",
     db_url=settings.db_url,
     redis_url=settings.redis_url or None,
+    # Browsers reach the portal only at its public URL: the event websocket refuses
+    # pages from any other origin, and no other origin may read the HTTP routes
+    # (Reflex's default is "*").
+    cors_allowed_origins=[settings.public_url],
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

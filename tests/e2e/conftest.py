@@ -229,7 +229,12 @@ def _serve(
 def app_url(tmp_path_factory, browser) -> Iterator[str]:
     """The app as `make run` serves it (SQLite, one worker), on a free port."""
     tmp = tmp_path_factory.mktemp("his-e2e")
-    with _serve(tmp, _app_env(tmp), browser, "e2e-app") as base:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    # CORS: the event websocket admits pages from HIS_PUBLIC_URL's origin only.
+    env = _app_env(tmp) | {"HIS_PUBLIC_URL": base}
+    with _serve(tmp, env, browser, "e2e-app", port=port) as served:
+        assert served == base
         yield base
 
 
