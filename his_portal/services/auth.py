@@ -380,6 +380,7 @@ def resolve_session(
         if now - _last_active(user_session) >= SEEN_EVERY:
             _mark_seen(session, user_session.id, now)
         return current
+    # Not revoked, not expired, user active, yet not live: idle for too long.
     if (
         user_session.revoked_at is None
         and user_session.expires_at > now
