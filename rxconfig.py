@@ -1,12 +1,20 @@
 """Reflex configuration; deployment values come from his_portal.settings (HIS_* env)."""
 
+import sys
+
 import reflex as rx
 
-from his_portal.settings import get_settings
+from his_portal.settings import SettingsError, allowed_origins, get_settings
 
-settings = get_settings()
+try:
+    settings = get_settings()
+except SettingsError as exc:  # one line, no traceback, for every reflex command
+    sys.exit(f"Configuration error: {exc}")
 # SQLite needs its folder before Reflex opens the database.
-settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+try:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+except OSError as exc:
+    sys.exit(f"Configuration error: HIS_DATA_DIR {settings.data_dir}: {exc.strerror}")
 
 config = rx.Config(
     app_name="his_portal",
@@ -15,7 +23,7 @@ config = rx.Config(
     # Browsers reach the portal only at its public URL: the event websocket refuses
     # pages from any other origin, and no other origin may read the HTTP routes
     # (Reflex's default is "*").
-    cors_allowed_origins=[settings.public_url],
+    cors_allowed_origins=allowed_origins(settings.public_url),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -238,6 +239,20 @@ def check_providers(settings: Settings, env: dict[str, str]) -> None:
         missing = [v for v in _REQUIRED.get((name, kind), ()) if not env.get(v)]
         if missing:
             raise SettingsError(f"{name}={kind} needs {', '.join(missing)}")
+
+
+def allowed_origins(public_url: str) -> list[str]:
+    """The browser origins the app accepts: the public URL's, and on this machine
+    both spellings of loopback (``localhost`` and ``127.0.0.1``)."""
+    parts = urlsplit(public_url)
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    port = f":{parts.port}" if parts.port else ""
+    if parts.hostname in ("localhost", "127.0.0.1"):
+        for host in ("localhost", "127.0.0.1"):
+            origin = f"{parts.scheme}://{host}{port}"
+            if origin not in origins:
+                origins.append(origin)
+    return origins
 
 
 @lru_cache(maxsize=1)

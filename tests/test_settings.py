@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from his_portal.settings import Settings, SettingsError
+from his_portal.settings import Settings, SettingsError, allowed_origins
 
 REAL_PROVIDERS = {
     "HIS_IDENTITY_PROVIDER": "http",
@@ -86,3 +86,11 @@ def test_a_real_provider_needs_its_settings(tmp_path):
     env = {"HIS_DATA_DIR": str(tmp_path), "HIS_FACE_PROVIDER": "tencent"}
     with pytest.raises(SettingsError, match="HIS_FACE_PROVIDER=tencent needs"):
         Settings.from_env(env | {"HIS_FACE_SECRET_ID": "id"})
+
+
+def test_allowed_origins_are_the_public_url_and_loopback_spellings():
+    assert allowed_origins("https://his.example.cn") == ["https://his.example.cn"]
+    assert allowed_origins("http://localhost:3000") == [
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+    ]
