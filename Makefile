@@ -21,6 +21,7 @@ test: install-dev
 
 bench: install
 	$(PY) -m his_portal.bench
+	$(PY) -m his_portal.bench_live
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
