@@ -1,7 +1,8 @@
 """Housekeeping the running app does by itself, every few minutes in each worker:
-anchor the audit head with a timestamp, and sweep files that a crash or a rolled
-back transaction left behind. Each step is idempotent, so several workers doing it
-at once is harmless (an unchanged head is not anchored twice)."""
+anchor the audit head with a timestamp, sweep files that a crash or a rolled
+back transaction left behind, and delete expired signed-file tickets. Each step is
+idempotent, so several workers doing it at once is harmless (an unchanged head is
+not anchored twice)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 
 from his_portal import db, deps
 from his_portal.adapters.tsa import HttpTimestampSource
-from his_portal.services import audit, record_signing
+from his_portal.services import audit, file_tickets, record_signing
 from his_portal.settings import get_settings
 
 __all__ = ["INTERVAL_SECONDS", "run_forever", "run_once"]
@@ -32,6 +33,7 @@ def run_once() -> tuple[bool, int]:
         swept = record_signing.sweep_orphans(
             session=session, data_dir=settings.data_dir
         )
+        file_tickets.sweep(session=session)
     return anchored, swept
 
 

@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from his_portal.models import FileTicket, User, UserSession, utcnow
 from his_portal.services import auth
 
-__all__ = ["QUERY_KEY", "TTL", "issue", "redeem"]
+__all__ = ["QUERY_KEY", "TTL", "issue", "redeem", "sweep"]
 
 TTL = timedelta(seconds=60)
 #: The query parameter that carries the nonce.
@@ -143,3 +143,16 @@ def redeem(
     )
     session.commit()
     return won
+
+
+def sweep(*, session: Session, now: datetime | None = None) -> int:
+    """Delete every expired ticket (also those of sessions that ended); commits.
+
+    Returns:
+        How many were deleted.
+    """
+    table = FileTicket.__table__
+    query = table.delete().where(table.c.expires_at < (now or utcnow()))
+    count = session.execute(query).rowcount
+    session.commit()
+    return count

@@ -179,6 +179,16 @@ def test_asking_again_clears_the_sessions_dead_tickets(demo):
     ]
 
 
+def test_sweep_deletes_expired_tickets_of_ended_sessions_too(demo):
+    first, second = login(demo), login(demo, "sh-wangli@8112")
+    issue(demo, first)
+    issue(demo, second, now=NOW + timedelta(minutes=5))
+    auth.logout(session=demo, token=first)
+    assert file_tickets.sweep(session=demo, now=NOW + timedelta(minutes=2)) == 1
+    (left,) = demo.exec(select(FileTicket)).all()
+    assert left.expires_at == NOW + timedelta(minutes=6)
+
+
 def test_the_pdf_route_serves_a_ticket_once(demo, monkeypatch):
     """The HTTP route end to end (real clock): 200 once, then 403 with the text."""
     signed = get_settings().data_dir / "signed"
