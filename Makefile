@@ -10,14 +10,27 @@ BUN := $(TOOLS)/node_modules/.bin/bun
 export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(abspath $(TOOLS)/node_modules/.bin):$(abspath $(VENV)/bin):$(PATH)
 
-.PHONY: run test bench lint install install-dev migrate clean-build
+.PHONY: run test bench lint install install-dev migrate clean-build system-deps
 
 run: install migrate
 	$(PY) -m his_portal.cli init
 	$(VENV)/bin/reflex run --env prod --single-port --frontend-port 3000 --backend-port 3000
 
-test: install-dev
+test: system-deps install-dev
 	$(PY) -m pytest
+
+# What the tests need from the system: Chromium (browser tests), poppler (pdfsig,
+# pdftoppm) and NSS's certutil. Installed with apt when root, else one line says what.
+SYSTEM_DEPS := chromium:chromium pdfsig:poppler-utils pdftoppm:poppler-utils certutil:libnss3-tools
+system-deps:
+	@missing=$$(for pair in $(SYSTEM_DEPS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done | sort -u | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "The tests need these Debian packages: sudo apt-get install $$missing"; exit 1; \
+	  fi; \
+	fi
 
 bench: install
 	$(PY) -m his_portal.bench
