@@ -19,6 +19,7 @@ from his_portal import db, deps, routes
 from his_portal.security_headers import SecurityHeaders, security_headers
 from his_portal.services import certificates, file_tickets, pki
 from his_portal.settings import get_settings
+from his_portal.upload_guard import UploadGuard
 
 
 def crl(_request: Request) -> Response:
@@ -73,6 +74,9 @@ api = Starlette(
         Route(routes.SIGNED_FILES + "/{file:path}", signed_pdf),
     ],
     middleware=[
-        Middleware(SecurityHeaders, headers=security_headers(get_settings().public_url))
+        Middleware(
+            SecurityHeaders, headers=security_headers(get_settings().public_url)
+        ),
+        Middleware(UploadGuard),
     ],
 )

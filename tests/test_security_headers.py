@@ -16,6 +16,7 @@ from his_portal.security_headers import (
     security_headers,
 )
 from his_portal.settings import get_settings
+from his_portal.upload_guard import UploadGuard
 
 PUBLIC_URL = "https://his.example.cn"
 EXPECTED = {
@@ -99,6 +100,7 @@ def test_the_apps_api_transformer_carries_the_middleware():
     """Reflex mounts the whole backend inside ``api.api``: its middleware wraps every
     page, asset, route and the websocket. (Inspected, not started: Reflex adds its
     CORS middleware to it later, which a started app would refuse.)"""
-    [middleware] = api.api.user_middleware
+    middleware, guard = api.api.user_middleware
+    assert guard.cls is UploadGuard  # inside the headers: its 400 carries them too
     assert middleware.cls is SecurityHeaders
     assert middleware.kwargs == {"headers": security_headers(get_settings().public_url)}
