@@ -44,6 +44,7 @@ install: $(VENV)/.runtime $(BUN)
 install-dev: install $(VENV)/.dev
 
 migrate: install
+	$(PY) -m his_portal.cli preflight
 	$(VENV)/bin/reflex db migrate
 
 $(VENV)/.runtime: requirements.txt

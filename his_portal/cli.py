@@ -3,6 +3,9 @@
 - ``init``: create the private data directory and the key-encryption key, create the
   clinic CA and timestamp authority on first start, and load the demo clinic into an
   empty database (demo mode only). Safe to run again: it changes nothing then.
+- ``preflight``: check the configuration before starting (settings, data dir,
+  database — a missing PostgreSQL database is created —, Redis, KEK); one line per
+  problem (exit status 2).
 - ``verify-audit``: check the audit log's MAC chain, its head and every timestamp
   anchor; print one line per problem (exit status 1 if there is any).
 - ``create-user LOGIN NAME ROLE [--clinic NAME]``: create an account (the first
@@ -23,6 +26,8 @@ from datetime import datetime
 
 from his_portal import db, deps
 from his_portal.adapters.tsa import HttpTimestampSource, TimestampSource
+from his_portal.preflight import PreflightError
+from his_portal.preflight import check as check_configuration
 from his_portal.services import record_signing
 from his_portal.services.accounts import AccountError, create_account
 from his_portal.services.audit import (
@@ -136,6 +141,17 @@ def anchor_audit() -> int:
     return 0
 
 
+def preflight() -> int:
+    try:
+        notes = check_configuration(get_settings())
+    except PreflightError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(note)
+    return 0
+
+
 def _new_password() -> str:
     password = os.environ.get("HIS_NEW_PASSWORD", "")
     if password or not sys.stdin.isatty():
@@ -170,6 +186,7 @@ def create_user(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "init": lambda _args: init(),
+    "preflight": lambda _args: preflight(),
     "verify-audit": lambda _args: verify_audit(),
     "anchor-audit": lambda _args: anchor_audit(),
     "create-user": create_user,
@@ -179,7 +196,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m his_portal.cli")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("init", "verify-audit", "anchor-audit"):
+    for name in ("init", "preflight", "verify-audit", "anchor-audit"):
         commands.add_parser(name)
     user = commands.add_parser("create-user", help="create an account")
     user.add_argument("login")
