@@ -63,7 +63,7 @@ def test_configuration_mistakes_are_one_line(tmp_path, env, expected):
 
 def test_a_data_dir_that_is_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(PreflightError, match="HIS_DATA_DIR .* is not writable"):
+    with pytest.raises(PreflightError, match=r"HIS_DATA_DIR .* is not writable"):
         check(Settings.from_env({"HIS_DATA_DIR": str(tmp_path / "file")}))
 
 
@@ -75,5 +75,5 @@ def test_keys_in_the_database_need_their_kek(tmp_path):
         connection.execute(sa.text("CREATE TABLE issuerkey (id INTEGER)"))
         connection.execute(sa.text("INSERT INTO issuerkey VALUES (1)"))
     engine.dispose()
-    with pytest.raises(PreflightError, match="HIS_KEK_FILE .* is missing"):
+    with pytest.raises(PreflightError, match=r"HIS_KEK_FILE .* is missing"):
         check(config)
