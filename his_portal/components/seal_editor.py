@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.components.labelled_slider import labelled_slider
 from his_portal.pages.seal_settings import PAD_ID, UPLOAD_ID, SealState
 
 ACCEPT = {
@@ -27,26 +28,38 @@ def _preview(title: str, url, checker: bool = False) -> rx.Component:
     )
 
 
+def _name_file_input(upload: rx.Component, name: str) -> rx.Component:
+    """rx.upload renders its own <input type="file"> and takes no props for it:
+    give it an accessible name (axe: label)."""
+    for child in upload.children:
+        if getattr(child, "tag", None) == "input":
+            child.custom_attrs["aria-label"] = name
+        else:
+            _name_file_input(child, name)
+    return upload
+
+
 def _photo_panel() -> rx.Component:
-    return rx.vstack(
-        rx.upload.root(
-            rx.vstack(
-                rx.icon("camera", size=28, aria_hidden="true"),
-                rx.text("点击选择或拖入签名照片（JPG、PNG、WebP，不超过10MB）"),
-                align="center",
-            ),
-            id=UPLOAD_ID,
-            accept=ACCEPT,
-            max_files=1,
-            multiple=False,
-            on_drop=SealState.handle_upload(
-                rx.upload_files(
-                    upload_id=UPLOAD_ID, on_upload_progress=SealState.upload_progress
-                )
-            ),
-            class_name="seal-drop",
-            aria_label="上传签名照片",
+    upload = rx.upload.root(
+        rx.vstack(
+            rx.icon("camera", size=28, aria_hidden="true"),
+            rx.text("点击选择或拖入签名照片（JPG、PNG、WebP，不超过10MB）"),
+            align="center",
         ),
+        id=UPLOAD_ID,
+        accept=ACCEPT,
+        max_files=1,
+        multiple=False,
+        on_drop=SealState.handle_upload(
+            rx.upload_files(
+                upload_id=UPLOAD_ID, on_upload_progress=SealState.upload_progress
+            )
+        ),
+        class_name="seal-drop",
+        aria_label="上传签名照片",
+    )
+    return rx.vstack(
+        _name_file_input(upload, "上传签名照片"),
         rx.progress(
             value=SealState.progress, max=100, aria_label="上传进度", width="100%"
         ),
@@ -85,13 +98,13 @@ def _controls() -> rx.Component:
     return rx.hstack(
         rx.hstack(
             rx.text("笔迹强度", id="seal-strength-label", size="2"),
-            rx.slider(
-                default_value=[50],
+            labelled_slider(
+                labelled_by="seal-strength-label",
+                default=50,
                 min=0,
                 max=100,
                 width="140px",
                 on_value_commit=SealState.set_strength,
-                aria_labelledby="seal-strength-label",
             ),
             align="center",
         ),

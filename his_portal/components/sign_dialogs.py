@@ -171,6 +171,10 @@ def signing_dialog() -> rx.Component:
                     ),
                 ),
                 class_name="sign-preview",
+                # It scrolls: keyboard users must be able to focus it.
+                tab_index=0,
+                role="region",
+                aria_label="签署内容预览区",
             ),
             rx.hstack(
                 rx.button(

@@ -73,6 +73,10 @@ def _field(label: str, name: str, **props) -> rx.Component:
 
 
 def login_page() -> rx.Component:
+    return rx.el.main(login_card())
+
+
+def login_card() -> rx.Component:
     return rx.center(
         rx.card(
             rx.form(
