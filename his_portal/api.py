@@ -17,7 +17,9 @@ from starlette.routing import Route
 
 from his_portal import db, deps, routes
 from his_portal.security_headers import SecurityHeaders, security_headers
-from his_portal.services import certificates, file_tickets, pki
+from his_portal.services import file_tickets
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki import certificates
 from his_portal.settings import get_settings
 from his_portal.upload_guard import UploadGuard
 

@@ -20,17 +20,19 @@ from PIL import Image, ImageDraw
 from sqlmodel import Session, SQLModel, select
 
 from his_portal.db import make_engine
+from his_portal.demo.data import load_demo_data
 from his_portal.models import MedicalRecord, Patient, User
-from his_portal.services import auth, pki, records
-from his_portal.services.demo_data import load_demo_data
-from his_portal.services.documents import (
+from his_portal.services import auth
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
+from his_portal.services.records import queries as records
+from his_portal.services.seals.image import SealOptions, extract_signature
+from his_portal.services.signing.pades import SigningOptions, sign_pdf
+from his_portal.services.signing.record_pdf import (
     RecordDocument,
     render_record_pdf,
     warm_up_fonts,
 )
-from his_portal.services.seal_image import SealOptions, extract_signature
-from his_portal.services.signing import SigningOptions, sign_pdf
-from his_portal.services.tsa import TimestampAuthority
 from his_portal.settings import clinic_zone
 
 

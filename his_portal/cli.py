@@ -25,10 +25,10 @@ import sys
 from datetime import datetime
 
 from his_portal import db, deps
-from his_portal.adapters.tsa import HttpTimestampSource, TimestampSource
+from his_portal.adapters.tsa_client import HttpTimestampSource, TimestampSource
+from his_portal.demo.data import load_demo_data
 from his_portal.preflight import PreflightError
 from his_portal.preflight import check as check_configuration
-from his_portal.services import record_signing
 from his_portal.services.accounts import AccountError, create_account
 from his_portal.services.audit import (
     Actor,
@@ -37,9 +37,9 @@ from his_portal.services.audit import (
     clinic_tsa,
     verify_chain,
 )
-from his_portal.services.certificates import ensure_authority
-from his_portal.services.demo_data import load_demo_data
-from his_portal.services.keyvault import PkiError, load_or_create_kek
+from his_portal.services.pki.certificates import ensure_authority
+from his_portal.services.pki.keyvault import PkiError, load_or_create_kek
+from his_portal.services.signing import records as record_signing
 from his_portal.settings import SettingsError, clinic_zone, get_settings
 
 

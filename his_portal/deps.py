@@ -6,11 +6,11 @@ from functools import lru_cache
 
 from his_portal import routes
 from his_portal.adapters.face import FaceCheckProvider, make_face_provider
-from his_portal.adapters.identity import IdentityProvider, make_identity_provider
+from his_portal.adapters.identity_check import IdentityProvider, make_identity_provider
 from his_portal.adapters.sms import SmsProvider, make_sms_provider
 from his_portal.services.audit import Actor
-from his_portal.services.keyvault import load_or_create_kek, mac_key
-from his_portal.services.verification import IssueContext
+from his_portal.services.identity.verification import IssueContext
+from his_portal.services.pki.keyvault import load_or_create_kek, mac_key
 from his_portal.settings import get_settings
 
 

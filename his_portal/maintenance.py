@@ -10,8 +10,9 @@ import asyncio
 import logging
 
 from his_portal import db, deps
-from his_portal.adapters.tsa import HttpTimestampSource
-from his_portal.services import audit, file_tickets, record_signing
+from his_portal.adapters.tsa_client import HttpTimestampSource
+from his_portal.services import audit, file_tickets
+from his_portal.services.signing import records as record_signing
 from his_portal.settings import get_settings
 
 __all__ = ["INTERVAL_SECONDS", "run_forever", "run_once"]

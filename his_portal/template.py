@@ -11,7 +11,6 @@ from his_portal.models import Role
 from his_portal.state import AuthState
 
 SIDEBAR_BG = "#1f2d4d"
-ACTIVE_BG = "#22b07d"
 
 # label, route (None: outside this product), icon, roles that may open it
 MENU: tuple[tuple[str, str | None, str, frozenset[Role]], ...] = (

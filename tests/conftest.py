@@ -20,10 +20,10 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from his_portal import db, models
+from his_portal.demo.data import load_demo_data
 from his_portal.services import audit
 from his_portal.services.auth import CurrentUser, resolve_session
-from his_portal.services.demo_data import load_demo_data
-from his_portal.services.keyvault import mac_key
+from his_portal.services.pki.keyvault import mac_key
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # A fixed "now" for everything that depends on the date: 2026-11-25 16:30 Shanghai.

@@ -17,7 +17,7 @@ from his_portal.db import make_engine
 from his_portal.models import AuditEvent, AuditHead
 from his_portal.services import audit
 from his_portal.services.audit import Actor, anchor_head, clinic_tsa, record_event
-from his_portal.services.keyvault import mac_key
+from his_portal.services.pki.keyvault import mac_key
 from tests.conftest import AUDIT_KEY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal.pages.profile_state import ProfileState
-from his_portal.services import idcard
+from his_portal.services.identity import idcard
 from his_portal.state import AuthState
 
 __all__ = ["account_details", "certificate_tab", "info_tab", "verification_tab"]

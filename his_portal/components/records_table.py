@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from his_portal.services.records import RecordRow
+from his_portal.services.records.queries import RecordRow
 
 SIGN_LABELS = {"unsigned": "未签名", "signed": "已签名"}
 LOCK_LABELS = {"open": "未完成", "locked": "已完成"}

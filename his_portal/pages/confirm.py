@@ -8,8 +8,9 @@ import reflex as rx
 
 from his_portal import db, deps
 from his_portal.adapters.face import DEMO_FACE_OK
-from his_portal.services import willingness, willingness_qr
 from his_portal.services.audit import Actor
+from his_portal.services.willingness import core as willingness
+from his_portal.services.willingness import qr as willingness_qr
 from his_portal.settings import get_settings
 
 WHY = "意愿校验是证明病历的签署是得到您自己知晓和认可的，而不是被盗用的。"

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from his_portal import db
 from his_portal.models import SmsMessage
-from his_portal.services.idcard import mask_mobile
+from his_portal.services.identity.idcard import mask_mobile
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 

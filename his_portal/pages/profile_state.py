@@ -13,8 +13,11 @@ import reflex as rx
 from his_portal import db, deps
 from his_portal.models import Role
 from his_portal.pages.seal_settings import SealState
-from his_portal.services import certificates, identity, pki, verification
 from his_portal.services.audit import Actor
+from his_portal.services.identity import profile as identity
+from his_portal.services.identity import verification
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki import certificates
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 

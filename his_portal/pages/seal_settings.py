@@ -18,8 +18,11 @@ import reflex as rx
 
 from his_portal import db
 from his_portal.models import Role
-from his_portal.services import certificates, identity, seal_image, seals
 from his_portal.services.audit import Actor
+from his_portal.services.identity import profile as identity
+from his_portal.services.pki import certificates
+from his_portal.services.seals import image as seal_image
+from his_portal.services.seals import store as seals
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
 

@@ -6,7 +6,7 @@ import reflex as rx
 
 from his_portal import db
 from his_portal.models import Role
-from his_portal.services import records
+from his_portal.services.records import queries as records
 from his_portal.state import AuthState
 from his_portal.template import template
 

@@ -2,7 +2,7 @@
 the phone), then the 签署 dialog (seal, preview), then the batch in the background.
 
 Every handler here can be called by any client in any order: the state only carries
-the confirmation id, and :mod:`his_portal.services.sign_batch` decides, from the
+the confirmation id, and :mod:`his_portal.services.signing.batch` decides, from the
 database, which records a confirmation covers and whether its step may run.
 """
 
@@ -17,16 +17,14 @@ import reflex as rx
 
 from his_portal import db, deps
 from his_portal.models import Role, utcnow
-from his_portal.services import (
-    record_signing,
-    sign_batch,
-    willingness,
-    willingness_qr,
-    willingness_sms,
-)
 from his_portal.services.audit import Actor
-from his_portal.services.record_signing import SigningRefused, SignOutcome
-from his_portal.services.signing import SigningError
+from his_portal.services.signing import batch as sign_batch
+from his_portal.services.signing import records as record_signing
+from his_portal.services.signing.pades import SigningError
+from his_portal.services.signing.records import SigningRefused, SignOutcome
+from his_portal.services.willingness import core as willingness
+from his_portal.services.willingness import qr as willingness_qr
+from his_portal.services.willingness import sms as willingness_sms
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 

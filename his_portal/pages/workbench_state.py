@@ -9,14 +9,12 @@ import reflex as rx
 
 from his_portal import db, deps, routes
 from his_portal.models import Role, SignStatus
-from his_portal.services import (
-    file_tickets,
-    identity,
-    record_signing,
-    record_versions,
-    records,
-)
+from his_portal.services import file_tickets
 from his_portal.services.audit import Actor
+from his_portal.services.identity import profile as identity
+from his_portal.services.records import queries as records
+from his_portal.services.signing import records as record_signing
+from his_portal.services.signing import versions as record_versions
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 

@@ -65,12 +65,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from his_portal.models import AuditAnchor, AuditEvent, AuditHead, utcnow
-from his_portal.services import keyvault
+from his_portal.services.pki import keyvault
 from his_portal.settings import get_settings
 
 if TYPE_CHECKING:
-    from his_portal.adapters.tsa import TimestampSource
-    from his_portal.services.tsa import TimestampAuthority
+    from his_portal.adapters.tsa_client import TimestampSource
+    from his_portal.services.pki.timestamp_authority import TimestampAuthority
 
 __all__ = [
     "HEAD_INVALID_ACTION",
@@ -366,8 +366,8 @@ def clinic_tsa(session: Session, kek: bytes) -> TimestampAuthority:
         keyvault.PkiError: No clinic CA yet (``cli init``), or the KEK does not
             open the TSA key.
     """
-    from his_portal.services import certificates
-    from his_portal.services.tsa import TimestampAuthority
+    from his_portal.services.pki import certificates
+    from his_portal.services.pki.timestamp_authority import TimestampAuthority
 
     ca = certificates.load_authority(session=session, kek=kek)
     tsa = certificates.load_authority(
@@ -392,9 +392,9 @@ def anchor_head(
     Args:
         session: Open database session.
         tsa: Anything with ``timestamp(request_der) -> response_der``: the clinic's
-            :class:`~his_portal.services.tsa.TimestampAuthority` (see
+            :class:`~.pki.timestamp_authority.TimestampAuthority` (see
             :func:`clinic_tsa`) or an external
-            :class:`~his_portal.adapters.tsa.HttpTimestampSource`.
+            :class:`~his_portal.adapters.tsa_client.HttpTimestampSource`.
         now: Our clock for ``AuditAnchor.at`` (the token carries the TSA's time).
         key: The audit key; default the process's.
 
@@ -406,7 +406,7 @@ def anchor_head(
         AuditError: The head does not verify (it is not anchored), or the TSA
             failed or answered something else.
     """
-    from his_portal.adapters.tsa import (
+    from his_portal.adapters.tsa_client import (
         TsaProviderError,
         build_request,
         token_from_response,
@@ -681,8 +681,8 @@ def _trust_context_factory(
     from pyhanko_certvalidator import ValidationContext
 
     if roots is None:
-        from his_portal.services import certificates
-        from his_portal.services.keyvault import PkiError
+        from his_portal.services.pki import certificates
+        from his_portal.services.pki.keyvault import PkiError
 
         try:
             roots = [certificates.ca_certificate_pem(session=session)]

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, create_engine
 
+from his_portal.demo.data import pinyin_key
 from his_portal.models import Clinic, MedicalRecord, Patient, Role, Sex, User
 from his_portal.services.auth import hash_password
-from his_portal.services.demo_data import pinyin_key
-from his_portal.services.idcard import resident_check_digit
+from his_portal.services.identity.idcard import resident_check_digit
 from tests.fake_server import serve
 from tests.services.test_face_providers import (
     RULE_ID,

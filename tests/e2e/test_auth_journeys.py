@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from his_portal.adapters.identity import DEMO_WANG_ID
+from his_portal.adapters.identity_check import DEMO_WANG_ID
 
 pytestmark = pytest.mark.e2e
 

@@ -25,8 +25,8 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import BrowserContext, Page, expect
 
-from his_portal.services.demo_data import pinyin_key
-from his_portal.services.pdf_validation import validate_with_pyhanko
+from his_portal.demo.data import pinyin_key
+from his_portal.services.signing.validation import validate_with_pyhanko
 from his_portal.settings import clinic_zone
 from tests.e2e import fakes
 from tests.e2e.fakes import (

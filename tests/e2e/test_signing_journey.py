@@ -15,7 +15,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from his_portal.services.pdf_validation import validate_with_pyhanko
+from his_portal.services.signing.validation import validate_with_pyhanko
 from tests.e2e.test_auth_journeys import LIU, LIU_NO, login, shot
 
 ZHENG_ID = "310101198503120014"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from his_portal.services import certificates
+from his_portal.services.pki import certificates
 from tests.conftest import NOW
 from tests.services.identity_helpers import CRL_URL, KEK
 from tests.services.willingness_helpers import prepare

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from his_portal.adapters.identity import DEMO_ZHENG_ID, DemoIdentityProvider
-from his_portal.services import identity, verification
+from his_portal.adapters.identity_check import DEMO_ZHENG_ID, DemoIdentityProvider
 from his_portal.services.audit import Actor
+from his_portal.services.identity import profile as identity
+from his_portal.services.identity import verification
 from tests.conftest import NOW, user_by_login
 
 KEK = bytes(range(32))

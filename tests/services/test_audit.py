@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, SQLModel, select
 
-from his_portal.adapters.tsa import RESPONSE_CONTENT_TYPE, HttpTimestampSource
+from his_portal.adapters.tsa_client import RESPONSE_CONTENT_TYPE, HttpTimestampSource
 from his_portal.db import make_engine
 from his_portal.models import AuditAnchor, AuditEvent, AuditHead
-from his_portal.services import audit, pki
+from his_portal.services import audit
 from his_portal.services.audit import (
     Actor,
     AuditError,
@@ -26,8 +26,9 @@ from his_portal.services.audit import (
     record_event,
     verify_chain,
 )
-from his_portal.services.keyvault import mac_key
-from his_portal.services.tsa import TimestampAuthority
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki.keyvault import mac_key
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.settings import Settings
 from tests.conftest import AUDIT_KEY, NOW
 from tests.fake_server import FakeHandler, serve

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
+from his_portal.demo.data import DEMO_ACCOUNTS, load_demo_data, pinyin_key
 from his_portal.models import MedicalRecord, Patient, Role, User
-from his_portal.services.demo_data import DEMO_ACCOUNTS, load_demo_data, pinyin_key
 from tests.conftest import NOW
 
 

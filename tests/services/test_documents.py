@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.documents: the record PDF as poppler sees it."""
+"""Tests for his_portal.services.signing.record_pdf: the PDF as poppler sees it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from his_portal.services.documents import (
+from his_portal.services.signing.record_pdf import (
     DocumentError,
     RecordDocument,
     render_preview_png,

@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from his_portal import api, routes
 from his_portal.db import make_engine
+from his_portal.demo.data import load_demo_data
 from his_portal.models import FileTicket, User, UserSession
 from his_portal.services import auth, file_tickets
-from his_portal.services.demo_data import load_demo_data
-from his_portal.services.keyvault import mac_key
+from his_portal.services.pki.keyvault import mac_key
 from his_portal.settings import get_settings
 from tests.conftest import NOW, PASSWORD
 from tests.services.identity_helpers import KEK

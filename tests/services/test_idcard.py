@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.idcard."""
+"""Tests for his_portal.services.identity.idcard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from his_portal.services.idcard import (
+from his_portal.services.identity.idcard import (
     ID_TYPES,
     IdNumberError,
     mask_id_number,

@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from sqlmodel import select
 
-from his_portal.adapters.identity import (
+from his_portal.adapters.identity_check import (
     DEMO_MISMATCH_ID,
     DEMO_ZHENG_ID,
     DemoIdentityProvider,
@@ -17,9 +17,11 @@ from his_portal.adapters.identity import (
     IdentityResult,
 )
 from his_portal.models import AuditEvent, DoctorCertificate, DoctorProfile
-from his_portal.services import certificates, identity, verification
 from his_portal.services.audit import Actor, verify_chain
-from his_portal.services.keyvault import KekError, decrypt_field
+from his_portal.services.identity import profile as identity
+from his_portal.services.identity import verification
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import KekError, decrypt_field
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import (
     CRL_URL,
@@ -276,7 +278,8 @@ def test_the_whole_lifecycle_leaves_an_intact_audit_chain(clinic):
 
 def test_revoking_cancels_open_signing_confirmations(clinic):
     from his_portal.models import Confirmation, MedicalRecord
-    from his_portal.services import seals, willingness
+    from his_portal.services.seals import store as seals
+    from his_portal.services.willingness import core as willingness
 
     save(clinic)
     verify(clinic)

@@ -1,4 +1,4 @@
-"""Tests for his_portal.adapters.identity: the demo registry and the HTTP client."""
+"""Tests for his_portal.adapters.identity_check: demo registry and HTTP client."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from his_portal.adapters.identity import (
+from his_portal.adapters.identity_check import (
     DEMO_MISMATCH_ID,
     DEMO_REGISTRY,
     DEMO_WANG_ID,
@@ -22,7 +22,7 @@ from his_portal.adapters.identity import (
     IdentityQuery,
     make_identity_provider,
 )
-from his_portal.services.idcard import (
+from his_portal.services.identity.idcard import (
     IdNumberError,
     resident_check_digit,
     validate_id_number,

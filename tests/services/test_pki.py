@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.pki (and the key vault it re-exports)."""
+"""Tests for his_portal.services.pki.authority (and the key vault it re-exports)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from his_portal.services import pki
+from his_portal.services.pki import authority as pki
 
 NOW = dt.datetime(2026, 6, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
 CLINIC = "测试口腔诊所"

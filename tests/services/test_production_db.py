@@ -9,9 +9,10 @@ import pytest
 from sqlmodel import Session, SQLModel
 
 from his_portal.db import make_engine
-from his_portal.services import auth, records
+from his_portal.demo.data import load_demo_data
+from his_portal.services import auth
 from his_portal.services.audit import Actor, record_event, verify_chain
-from his_portal.services.demo_data import load_demo_data
+from his_portal.services.records import queries as records
 from tests.conftest import NOW, PASSWORD, ZONE, user_by_login
 
 

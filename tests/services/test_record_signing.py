@@ -11,9 +11,12 @@ import pytest
 from sqlmodel import Session, select
 
 from his_portal.models import AuditEvent, MedicalRecord, Patient, SignedDocument
-from his_portal.services import certificates, record_signing, record_versions, seals
 from his_portal.services.audit import Actor, verify_chain
-from his_portal.services.pdf_validation import (
+from his_portal.services.pki import certificates
+from his_portal.services.seals import store as seals
+from his_portal.services.signing import records as record_signing
+from his_portal.services.signing import versions as record_versions
+from his_portal.services.signing.validation import (
     validate_with_pdfsig,
     validate_with_pyhanko,
 )

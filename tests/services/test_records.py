@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import select
 
 from his_portal.models import MedicalRecord, SignStatus
-from his_portal.services import records
+from his_portal.services.records import queries as records
 from tests.conftest import NOW, ZONE, user_by_login
 
 TODAY = NOW.date()

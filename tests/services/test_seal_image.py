@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
-from his_portal.services.seal_image import (
+from his_portal.services.seals.image import (
     SealImageError,
     SealOptions,
     decode_upload,

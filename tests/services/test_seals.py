@@ -11,8 +11,8 @@ from PIL import Image
 from sqlmodel import select
 
 from his_portal.models import AuditEvent, DoctorProfile, Seal
-from his_portal.services import seals
 from his_portal.services.audit import Actor
+from his_portal.services.seals import store as seals
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import save, verify
 

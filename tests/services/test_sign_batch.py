@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.sign_batch: the service decides what is signed."""
+"""Tests for his_portal.services.signing.batch: the service decides what is signed."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from his_portal.models import (
     SignedDocument,
     SignStatus,
 )
-from his_portal.services import record_signing, seals, sign_batch
-from his_portal.services import willingness as w
 from his_portal.services.audit import Actor
+from his_portal.services.seals import store as seals
+from his_portal.services.signing import batch as sign_batch
+from his_portal.services.signing import records as record_signing
+from his_portal.services.willingness import core as w
 from tests.conftest import NOW, ZONE, user_by_login
 from tests.services.identity_helpers import DOCTOR, KEK
 from tests.services.willingness_helpers import (

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pypdf import PdfReader
 
-from his_portal.adapters.tsa import (
+from his_portal.adapters.tsa_client import (
     REQUEST_CONTENT_TYPE,
     RESPONSE_CONTENT_TYPE,
     TimeStampResp,
@@ -24,20 +24,20 @@ from his_portal.adapters.tsa import (
     build_request,
     token_from_response,
 )
-from his_portal.services import pki
-from his_portal.services.documents import render_record_pdf
-from his_portal.services.pdf_validation import (
-    make_nss_db,
-    validate_with_pdfsig,
-    validate_with_pyhanko,
-)
-from his_portal.services.signing import (
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
+from his_portal.services.signing.pades import (
     SigningError,
     SigningOptions,
     TimestampError,
     sign_pdf,
 )
-from his_portal.services.tsa import TimestampAuthority
+from his_portal.services.signing.record_pdf import render_record_pdf
+from his_portal.services.signing.validation import (
+    make_nss_db,
+    validate_with_pdfsig,
+    validate_with_pyhanko,
+)
 from tests.fake_server import FakeHandler, serve
 from tests.services.test_documents import ARTIFACTS, make_record, make_seal_png
 
@@ -360,8 +360,8 @@ def test_tsa_rejection_becomes_a_timestamp_error(
 
 _SUBPROCESS_SIGN = """
 import datetime as dt, sys
-from his_portal.services import pki
-from his_portal.services.signing import SigningOptions, sign_pdf
+from his_portal.services.pki import authority as pki
+from his_portal.services.signing.pades import SigningOptions, sign_pdf
 from tests.fake_server import FakeHandler, serve
 now = dt.datetime.now(dt.UTC)
 ca = pki.create_ca(clinic_name="c", now=now)

@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.willingness: start, consume, status, cancel, races."""
+"""Tests for his_portal.services.willingness.core: start, consume, status, races."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from his_portal.demo.data import load_demo_data
 from his_portal.models import AuditEvent, MedicalRecord, SignStatus
-from his_portal.services import certificates, seals
-from his_portal.services import willingness as w
 from his_portal.services.audit import Actor, verify_chain
-from his_portal.services.demo_data import load_demo_data
-from his_portal.services.keyvault import mac_key
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import mac_key
+from his_portal.services.seals import store as seals
+from his_portal.services.willingness import core as w
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
 from tests.services.willingness_helpers import (

@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.willingness_qr: 二维码 + 人脸核验 on the phone."""
+"""Tests for his_portal.services.willingness.qr: 二维码 + 人脸核验 on the phone."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from his_portal.adapters.face import (
     FaceSession,
 )
 from his_portal.models import AuditEvent, MedicalRecord, Patient
-from his_portal.services import willingness as w
-from his_portal.services import willingness_qr as wq
 from his_portal.services.audit import Actor, verify_chain
+from his_portal.services.willingness import core as w
+from his_portal.services.willingness import qr as wq
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import DEMO_ZHENG_ID, DOCTOR, KEK
 from tests.services.willingness_helpers import (

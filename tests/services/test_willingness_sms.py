@@ -1,4 +1,4 @@
-"""Tests for his_portal.services.willingness_sms: 短信验证码 (send, check, limits)."""
+"""Tests for his_portal.services.willingness.sms: 短信验证码 (send, check, limits)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from his_portal.adapters.sms import DemoSmsProvider
 from his_portal.models import AuditEvent, SmsMessage
-from his_portal.services import willingness as w
-from his_portal.services import willingness_sms as ws
 from his_portal.services.audit import verify_chain
+from his_portal.services.willingness import core as w
+from his_portal.services.willingness import sms as ws
 from tests.conftest import NOW
 from tests.services.identity_helpers import GOOD, save
 from tests.services.willingness_helpers import (

@@ -9,11 +9,11 @@ from sqlmodel import Session, select
 
 from his_portal.adapters.sms import SmsProviderError, SmsReceipt
 from his_portal.models import AuditEvent, Confirmation, MedicalRecord
-from his_portal.services import seals
-from his_portal.services import willingness as w
-from his_portal.services import willingness_sms as ws
 from his_portal.services.audit import Actor
-from his_portal.services.keyvault import mac_key
+from his_portal.services.pki.keyvault import mac_key
+from his_portal.services.seals import store as seals
+from his_portal.services.willingness import core as w
+from his_portal.services.willingness import sms as ws
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import DOCTOR, KEK, save, verify
 

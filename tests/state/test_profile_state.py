@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import Session, select
 
 from his_portal import db, routes
-from his_portal.adapters.identity import DEMO_WANG_ID
+from his_portal.adapters.identity_check import DEMO_WANG_ID
 from his_portal.models import DoctorProfile, User
 from his_portal.pages.admin import AdminState
 from his_portal.pages.profile import ProfileState
-from his_portal.services import verification
+from his_portal.services.identity import verification
 from tests.conftest import token_for
 from tests.state.test_states import make, spy_threads
 

@@ -11,7 +11,7 @@ from his_portal import db, routes
 from his_portal.models import MedicalRecord, Patient, SmsMessage
 from his_portal.pages.sign_flow import SignFlowState, render_preview_png
 from his_portal.pages.workbench import WorkbenchState
-from his_portal.services.willingness import WillingnessError
+from his_portal.services.willingness.core import WillingnessError
 from tests.state.test_states import make, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
@@ -147,8 +147,8 @@ def test_signed_pdf_download_view_and_details(doctor_token):
     from datetime import UTC, datetime
 
     from his_portal import deps
-    from his_portal.services import record_signing
     from his_portal.services.audit import Actor
+    from his_portal.services.signing import records as record_signing
     from his_portal.settings import clinic_zone, get_settings
     from tests.conftest import user_by_login
 

@@ -19,10 +19,10 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlmodel import Session, col, select
 
 from his_portal.models import DoctorProfile, Seal, VerificationStatus, utcnow
-from his_portal.services import certificates
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.identity import find_profile, require_doctor
+from his_portal.services.identity.profile import find_profile, require_doctor
+from his_portal.services.pki import certificates
 from his_portal.settings import PROJECT_ROOT
 
 __all__ = [

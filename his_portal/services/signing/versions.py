@@ -19,8 +19,8 @@ from his_portal.models import (
 )
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.identity import require_doctor
-from his_portal.services.record_signing import SECTIONS, RecordLocked, SigningRefused
+from his_portal.services.identity.profile import require_doctor
+from his_portal.services.signing.records import SECTIONS, RecordLocked, SigningRefused
 
 __all__ = [
     "EDITABLE",

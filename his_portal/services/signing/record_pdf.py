@@ -3,7 +3,7 @@
 The PDF carries everything 21 CFR 11.50 asks a signature to show in
 human-readable form: the doctor's seal and printed name, the signing time, and
 what the signature means. The digital signature itself is added afterwards by
-:mod:`his_portal.services.signing`.
+:mod:`his_portal.services.signing.pades`.
 
 Speed: fpdf2 parses the font for every document and fontTools subsets it on
 output, both in time proportional to the glyph count: WenQuanYi Micro Hei's 49 531
@@ -32,7 +32,7 @@ from fontTools import subset, ttLib
 from fpdf import FPDF
 from PIL import Image, UnidentifiedImageError
 
-from his_portal.services.signing import SigningError
+from his_portal.services.signing.pades import SigningError
 from his_portal.settings import PROJECT_ROOT
 
 __all__ = [

@@ -26,7 +26,7 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from his_portal.services.signing import SigningError
+from his_portal.services.signing.pades import SigningError
 
 __all__ = [
     "PdfsigReport",

@@ -3,7 +3,7 @@
 A doctor's signing identity is only as good as this check, so a provider either
 answers ``matched`` / not matched or raises :class:`IdentityProviderError`; it never
 turns a failure into a fake match. Formats are validated locally first (with
-:mod:`his_portal.services.idcard`), which gives a precise message and saves a
+:mod:`his_portal.services.identity.idcard`), which gives a precise message and saves a
 billable call.
 
 Wire format of :class:`HttpIdentityProvider` (ours to define; real vendors differ,
@@ -47,7 +47,7 @@ from typing import Protocol
 
 import httpx
 
-from his_portal.services.idcard import (
+from his_portal.services.identity.idcard import (
     IdNumberError,
     validate_id_number,
     validate_mobile,

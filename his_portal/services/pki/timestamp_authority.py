@@ -3,7 +3,8 @@
 《电子病历应用管理规范》 asks for an authoritative time source; this TSA certifies
 "this signature existed at time T" with the TSA key (issued by the clinic CA,
 EKU timeStamping). Signing calls it in-process; the app also serves it over HTTP
-(``POST /pki/tsa``, content types in :mod:`his_portal.adapters.tsa`) for anyone who
+(``POST /pki/tsa``, content types in :mod:`his_portal.adapters.tsa_client`) for
+anyone who
 wants a token from us. A deployment that needs a third-party TSA sets
 ``SigningOptions.tsa_url`` instead.
 
@@ -25,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from his_portal.adapters.tsa import TimeStampResp
-from his_portal.services.signing import SigningError
+from his_portal.adapters.tsa_client import TimeStampResp
+from his_portal.services.signing.pades import SigningError
 
 __all__ = ["DEFAULT_POLICY_OID", "TimestampAuthority"]
 

@@ -18,11 +18,12 @@ from his_portal.models import (
     VerificationStatus,
     utcnow,
 )
-from his_portal.services import certificates, idcard
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.keyvault import decrypt_field, encrypt_field
-from his_portal.services.willingness import cancel_open
+from his_portal.services.identity import idcard
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import decrypt_field, encrypt_field
+from his_portal.services.willingness.core import cancel_open
 
 __all__ = [
     "ID_PURPOSE",

@@ -1,7 +1,7 @@
 """The clinic's own CA: doctor and TSA certificates, CRLs, and keys encrypted at rest.
 
 Private keys only leave these services as live key objects (in memory) or as
-AES-256 encrypted PKCS#8 PEM (see :mod:`his_portal.services.keyvault`, whose names
+AES-256 encrypted PKCS#8 PEM (see :mod:`his_portal.services.pki.keyvault`, whose names
 are re-exported here): nothing here writes an unencrypted key.
 
 RSA-2048 throughout: ECDSA P-256 signatures made by endesive failed in poppler's
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from his_portal.services.keyvault import (
+from his_portal.services.pki.keyvault import (
     KEK_SIZE,
     KekError,
     PkiError,

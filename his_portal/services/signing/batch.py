@@ -27,12 +27,13 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from his_portal.models import Confirmation, MedicalRecord, utcnow
-from his_portal.services import record_signing, seals
 from his_portal.services.audit import Actor
 from his_portal.services.auth import CurrentUser
-from his_portal.services.documents import render_preview_png, render_record_pdf
-from his_portal.services.record_signing import SignerKit, SigningRefused, SignOutcome
-from his_portal.services.willingness import (
+from his_portal.services.seals import store as seals
+from his_portal.services.signing import records as record_signing
+from his_portal.services.signing.record_pdf import render_preview_png, render_record_pdf
+from his_portal.services.signing.records import SignerKit, SigningRefused, SignOutcome
+from his_portal.services.willingness.core import (
     MSG_GONE,
     WillingnessError,
     audit,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from his_portal.services.seal_engines import InkMap, builtin_ink, rembg_ink
+from his_portal.services.seals.engines import InkMap, builtin_ink, rembg_ink
 
 __all__ = [
     "ENGINES",

@@ -15,7 +15,7 @@ exactly the error they would have had anyway.
 
 The price: cms.py's *visible* appearance code imports ``endesive.pdf.PyPDF2_annotate``
 lazily and would hit the same error. We only make invisible signature fields (the
-seal is drawn into the page by :mod:`his_portal.services.documents`), so
+seal is drawn into the page by :mod:`his_portal.services.signing.record_pdf`), so
 :func:`sign_incremental` refuses the appearance keys.
 
 The two fixes, both in :class:`_PadesSignedData`:
@@ -102,7 +102,7 @@ def sign_incremental(
 
     Args:
         pdf: The document to sign.
-        udct: endesive's option dict, built by :mod:`his_portal.services.signing`.
+        udct: endesive's option dict, built by :mod:`his_portal.services.signing.pades`.
         key: The signer's private key (a ``cryptography`` key object).
         cert: The signer's ``cryptography`` certificate.
         othercerts: Chain certificates to embed in the CMS.

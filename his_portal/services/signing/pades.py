@@ -32,14 +32,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pypdf.errors import PyPdfError
 
-from his_portal.adapters.tsa import (
+from his_portal.adapters.tsa_client import (
     HttpTimestampSource,
     TimestampSource,
     TsaProviderError,
     build_request,
     token_from_response,
 )
-from his_portal.services import _endesive
+from his_portal.services.signing import _endesive
 
 __all__ = [
     "SigningError",

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from his_portal.adapters.identity import (
+from his_portal.adapters.identity_check import (
     IdentityProvider,
     IdentityProviderError,
     IdentityQuery,
@@ -22,10 +22,9 @@ from his_portal.models import (
     VerificationStatus,
     utcnow,
 )
-from his_portal.services import certificates, idcard
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.identity import (
+from his_portal.services.identity.profile import (
     ID_PURPOSE,
     REQUIRED_MESSAGE,
     IdentityError,
@@ -33,9 +32,11 @@ from his_portal.services.identity import (
     end_verification,
     find_profile,
     get_profile,
+    idcard,
     require_doctor,
 )
-from his_portal.services.keyvault import decrypt_field
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import decrypt_field
 
 __all__ = [
     "IssueContext",

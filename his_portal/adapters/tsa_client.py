@@ -3,7 +3,8 @@
 A :class:`TimestampSource` turns a DER ``TimeStampReq`` into a DER
 ``TimeStampResp``. Two implementations exist:
 
-* the clinic's built-in TSA, :class:`his_portal.services.tsa.TimestampAuthority`,
+* the clinic's built-in TSA,
+  :class:`his_portal.services.pki.timestamp_authority.TimestampAuthority`,
   called in-process when signing (no HTTP round trip to ourselves) and served to
   others over HTTP by the app's ``/pki/tsa`` route;
 * :class:`HttpTimestampSource`, a client of any RFC 3161 HTTP TSA (RFC 3161 §3.4:

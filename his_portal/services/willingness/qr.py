@@ -22,9 +22,9 @@ from his_portal.adapters.face import FaceCheckError, FaceCheckProvider
 from his_portal.models import Confirmation, MedicalRecord, Patient, User, utcnow
 from his_portal.services.audit import Actor
 from his_portal.services.auth import CurrentUser
-from his_portal.services.identity import ID_PURPOSE
-from his_portal.services.keyvault import decrypt_field
-from his_portal.services.willingness import (
+from his_portal.services.identity.profile import ID_PURPOSE
+from his_portal.services.pki.keyvault import decrypt_field
+from his_portal.services.willingness.core import (
     MSG_GONE,
     QR_TTL,
     WillingnessError,

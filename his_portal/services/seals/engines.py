@@ -1,4 +1,4 @@
-"""Ink-mask engines behind :mod:`his_portal.services.seal_image`.
+"""Ink-mask engines behind :mod:`his_portal.services.seals.image`.
 
 Each engine turns a working copy of the photo (long side ≤ 2000 px) into an
 :class:`InkMap`: a boolean foreground mask, a soft alpha for anti-aliased edges

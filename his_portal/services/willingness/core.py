@@ -2,9 +2,9 @@
 
 One ``Confirmation`` row per attempt to sign a set of records, by 短信 (``"sms"``: a
 6-digit code to the mobile of the *verified* profile, see
-:mod:`his_portal.services.willingness_sms`) or 微信扫码 (``"qr"``: a one-time URL
+:mod:`his_portal.services.willingness.sms`) or 微信扫码 (``"qr"``: a one-time URL
 opened on the phone, confirmed by a face check, see
-:mod:`his_portal.services.willingness_qr`)::
+:mod:`his_portal.services.willingness.qr`)::
 
     pending ─ right code / face match ─> confirmed ─ consume ─> used
     pending ─ 5 wrong codes or failed face checks ─> failed
@@ -57,7 +57,7 @@ from his_portal.models import (
 )
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.idcard import mask_mobile
+from his_portal.services.identity.idcard import mask_mobile
 
 __all__ = [
     "CODE_TTL",

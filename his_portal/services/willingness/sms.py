@@ -22,8 +22,8 @@ from sqlmodel import Session, col, func, select
 from his_portal.adapters.sms import SmsProvider, SmsProviderError
 from his_portal.models import Confirmation, SmsMessage, utcnow
 from his_portal.services.auth import CurrentUser
-from his_portal.services.idcard import mask_mobile
-from his_portal.services.willingness import (
+from his_portal.services.identity.idcard import mask_mobile
+from his_portal.services.willingness.core import (
     CODE_TTL,
     ConfirmationView,
     WillingnessError,

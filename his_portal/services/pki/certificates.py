@@ -1,7 +1,7 @@
 """The clinic CA in the database: created on first start, issuing and revoking
 doctors' certificates, and publishing the CRL.
 
-Keys are stored encrypted under the KEK (:mod:`his_portal.services.keyvault`); they are
+Keys are stored encrypted under the KEK (:mod:`.keyvault`); they are
 decrypted in memory only when something must be signed.
 """
 
@@ -14,7 +14,7 @@ from cryptography import x509
 from sqlmodel import Session, col, select
 
 from his_portal.models import CertStatus, DoctorCertificate, IssuerKey, utcnow
-from his_portal.services import pki
+from his_portal.services.pki import authority as pki
 
 __all__ = [
     "Authority",

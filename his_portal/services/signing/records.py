@@ -28,14 +28,15 @@ from his_portal.models import (
     VerificationStatus,
     utcnow,
 )
-from his_portal.services import certificates, seals
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
-from his_portal.services.documents import RecordDocument, render_record_pdf
-from his_portal.services.identity import find_profile, require_doctor
-from his_portal.services.keyvault import decrypt_private_key
-from his_portal.services.signing import SigningError, SigningOptions, sign_pdf
-from his_portal.services.tsa import TimestampAuthority
+from his_portal.services.identity.profile import find_profile, require_doctor
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import decrypt_private_key
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
+from his_portal.services.seals import store as seals
+from his_portal.services.signing.pades import SigningError, SigningOptions, sign_pdf
+from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
 
 __all__ = [
     "RecordLocked",

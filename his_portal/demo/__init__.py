@@ -1,0 +1,1 @@
+"""The demo clinic (demo mode only): accounts, patients, records, bookings."""
