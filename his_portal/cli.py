@@ -27,6 +27,7 @@ from datetime import datetime
 from his_portal import db, deps
 from his_portal.adapters.tsa_client import HttpTimestampSource, TimestampSource
 from his_portal.demo.data import load_demo_data
+from his_portal.errors import HisError
 from his_portal.preflight import PreflightError
 from his_portal.preflight import check as check_configuration
 from his_portal.services.accounts import AccountError, create_account
@@ -38,7 +39,7 @@ from his_portal.services.audit import (
     verify_chain,
 )
 from his_portal.services.pki.certificates import ensure_authority
-from his_portal.services.pki.keyvault import PkiError, load_or_create_kek
+from his_portal.services.pki.keyvault import load_or_create_kek
 from his_portal.services.signing import records as record_signing
 from his_portal.settings import SettingsError, clinic_zone, get_settings
 
@@ -125,11 +126,8 @@ def anchor_audit() -> int:
             session.commit()
             if anchor is not None:
                 session.refresh(anchor)
-    except (AuditError, PkiError) as exc:
+    except HisError as exc:  # also a malformed HIS_TSA_URL
         print(f"Audit log not anchored: {exc.message}")
-        return 1
-    except ValueError as exc:  # a malformed HIS_TSA_URL
-        print(f"Audit log not anchored: {exc}")
         return 1
     if anchor is None:
         print("Audit head unchanged since the latest anchor, or log empty: no anchor.")

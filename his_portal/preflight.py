@@ -16,12 +16,13 @@ import tempfile
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from his_portal.errors import HisError
 from his_portal.settings import Settings
 
 __all__ = ["PreflightError", "check"]
 
 
-class PreflightError(Exception):
+class PreflightError(HisError):
     """One line for the operator."""
 
 

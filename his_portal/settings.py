@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from his_portal.errors import HisError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,7 +28,7 @@ SMS_FIELDS = (
 FACE_FIELDS = ("secret_id", "secret_key", "rule_id", "endpoint", "region")
 
 
-class SettingsError(ValueError):
+class SettingsError(HisError):
     """A setting in the environment has a value we cannot use."""
 
 

@@ -65,6 +65,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from his_portal.errors import ConfigError, HisError
+
 __all__ = [
     "DEMO_FACE_OK",
     "DemoFaceCheckProvider",
@@ -139,7 +141,7 @@ class FaceResult:
     message: str  # Chinese, shown on the phone
 
 
-class FaceCheckError(Exception):
+class FaceCheckError(HisError):
     """The provider could not answer; ``message`` is Chinese for the doctor."""
 
     def __init__(self, message: str, *, reference: str = "") -> None:
@@ -148,12 +150,8 @@ class FaceCheckError(Exception):
         self.reference = reference  # the provider's request id, if it answered
 
 
-class FaceConfigError(ValueError):
+class FaceConfigError(ConfigError):
     """The face-check settings are unusable; ``message`` is one line of Chinese."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class FaceCheckProvider(Protocol):

@@ -47,6 +47,7 @@ from typing import Protocol
 
 import httpx
 
+from his_portal.errors import ConfigError, HisError
 from his_portal.services.identity.idcard import (
     IdNumberError,
     validate_id_number,
@@ -106,7 +107,7 @@ class IdentityResult:
     message: str  # Chinese, shown to the doctor
 
 
-class IdentityProviderError(Exception):
+class IdentityProviderError(HisError):
     """The check could not be completed; ``message`` is Chinese for the doctor."""
 
     def __init__(self, message: str, *, reference: str = "") -> None:
@@ -204,11 +205,11 @@ class HttpIdentityProvider:
             f"HIS_IDENTITY_{env}" for env, value in settings.items() if not value
         ]
         if missing:
-            raise ValueError(f"http 实名认证服务缺少配置：{'、'.join(missing)}")
+            raise ConfigError(f"http 实名认证服务缺少配置：{'、'.join(missing)}")
         if httpx.URL(self.url).scheme not in ("http", "https"):
-            raise ValueError("实名认证服务地址应以 http:// 或 https:// 开头")
+            raise ConfigError("实名认证服务地址应以 http:// 或 https:// 开头")
         if self.timeout <= 0:
-            raise ValueError("实名认证服务超时时间应大于0秒")
+            raise ConfigError("实名认证服务超时时间应大于0秒")
 
     def check(self, query: IdentityQuery) -> IdentityResult:
         """Send the query to the service and interpret its answer.
@@ -327,4 +328,4 @@ def make_identity_provider(
         return HttpIdentityProvider(
             url=url, api_key=api_key, api_secret=api_secret, timeout=timeout
         )
-    raise ValueError(f"未知的实名认证方式：{kind!r}（应为 demo 或 http）")
+    raise ConfigError(f"未知的实名认证方式：{kind!r}（应为 demo 或 http）")

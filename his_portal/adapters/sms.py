@@ -40,6 +40,8 @@ from urllib.parse import quote
 
 import httpx
 
+from his_portal.errors import ConfigError, HisError
+
 __all__ = [
     "AliyunSmsProvider",
     "DemoSmsProvider",
@@ -80,7 +82,7 @@ class SmsReceipt:
     reference: str  # the gateway's id of the message (Aliyun BizId), for the log
 
 
-class SmsProviderError(Exception):
+class SmsProviderError(HisError):
     """The message was not accepted; ``message`` is Chinese for the doctor."""
 
     def __init__(self, message: str, *, reference: str = "") -> None:
@@ -158,11 +160,11 @@ class AliyunSmsProvider:
         required = ("access_key_id", "access_key_secret", "sign_name", "template_code")
         missing = [key for key in required if not getattr(self, key)]
         if missing:
-            raise ValueError(f"阿里云短信缺少配置：{'、'.join(missing)}")
+            raise ConfigError(f"阿里云短信缺少配置：{'、'.join(missing)}")
         if httpx.URL(self.endpoint).scheme not in ("http", "https"):
-            raise ValueError("短信服务地址应以 http:// 或 https:// 开头")
+            raise ConfigError("短信服务地址应以 http:// 或 https:// 开头")
         if self.timeout <= 0:
-            raise ValueError("短信服务超时时间应大于0秒")
+            raise ConfigError("短信服务超时时间应大于0秒")
 
     def send(self, *, mobile: str, text: str, params: Mapping[str, str]) -> SmsReceipt:
         """Send the template with ``params`` to ``mobile``.
@@ -249,4 +251,4 @@ def make_sms_provider(kind: str, **cfg: str | float) -> SmsProvider:
         return DemoSmsProvider()
     if kind == "aliyun":
         return AliyunSmsProvider(**cfg)
-    raise ValueError(f"未知的短信服务：{kind!r}（应为 demo 或 aliyun）")
+    raise ConfigError(f"未知的短信服务：{kind!r}（应为 demo 或 aliyun）")

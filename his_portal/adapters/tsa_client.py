@@ -27,6 +27,8 @@ from typing import Protocol
 import httpx
 from asn1crypto import algos, cms, core, tsp
 
+from his_portal.errors import ConfigError, HisError
+
 __all__ = [
     "REQUEST_CONTENT_TYPE",
     "RESPONSE_CONTENT_TYPE",
@@ -53,12 +55,8 @@ class TimeStampResp(core.Sequence):
     ]
 
 
-class TsaProviderError(Exception):
+class TsaProviderError(HisError):
     """No usable timestamp; ``message`` is Chinese for the doctor."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class TimestampSource(Protocol):
@@ -145,9 +143,9 @@ class HttpTimestampSource:
 
     def __post_init__(self) -> None:
         if httpx.URL(self.url).scheme not in ("http", "https"):
-            raise ValueError("时间戳服务地址应以 http:// 或 https:// 开头")
+            raise ConfigError("时间戳服务地址应以 http:// 或 https:// 开头")
         if self.timeout <= 0:
-            raise ValueError("时间戳服务超时时间应大于0秒")
+            raise ConfigError("时间戳服务超时时间应大于0秒")
 
     def timestamp(self, request_der: bytes) -> bytes:
         """POST the request and return the raw DER answer.

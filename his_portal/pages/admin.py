@@ -6,12 +6,11 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import db, deps
+from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.services import auth
 from his_portal.services.audit import Actor
-from his_portal.services.identity import profile as identity
 from his_portal.services.identity import verification
-from his_portal.services.pki import authority as pki
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 from his_portal.template import template
@@ -53,7 +52,7 @@ class AdminState(AuthState):
                     approve=approve,
                     context=context,
                 )
-        except (identity.IdentityError, pki.PkiError) as exc:
+        except HisError as exc:
             return rx.toast.error(exc.message)
         self._load()
         return rx.toast.success("已通过实名认证，证书已签发" if approve else "已驳回")

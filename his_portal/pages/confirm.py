@@ -8,8 +8,8 @@ import reflex as rx
 
 from his_portal import db, deps
 from his_portal.adapters.face import DEMO_FACE_OK
+from his_portal.errors import HisError
 from his_portal.services.audit import Actor
-from his_portal.services.willingness import core as willingness
 from his_portal.services.willingness import qr as willingness_qr
 from his_portal.settings import get_settings
 
@@ -46,7 +46,7 @@ class ConfirmState(rx.State):
                 view = willingness_qr.describe_qr(
                     session, token=self._token(), secret=deps.willingness_secret()
                 )
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.status, self.message = "gone", exc.message
             return None
         self._show(view)
@@ -74,7 +74,7 @@ class ConfirmState(rx.State):
                     kek=deps.kek(),
                     actor=self._actor(),
                 )
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return None
         self.face_started = True
@@ -97,7 +97,7 @@ class ConfirmState(rx.State):
                     kek=deps.kek(),
                     actor=self._actor(),
                 )
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return
         self._show(view)

@@ -11,6 +11,7 @@ import asyncio
 import reflex as rx
 
 from his_portal import db, routes
+from his_portal.errors import HisError
 from his_portal.services import auth
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
@@ -54,7 +55,7 @@ class LoginState(AuthState):
                 ip,
                 agent,
             )
-        except auth.AuthError as exc:
+        except HisError as exc:
             self.error = exc.message
             return None
         self.error = ""

@@ -11,6 +11,7 @@ import asyncio
 import reflex as rx
 
 from his_portal import db, deps
+from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.pages.seal_settings import SealState
 from his_portal.services.audit import Actor
@@ -121,7 +122,7 @@ class ProfileState(AuthState):
                     kek=deps.kek(),
                     actor=self._actor(user),
                 )
-        except identity.ProfileInvalid as exc:
+        except HisError as exc:
             self.errors, self.failure = exc.errors, exc.message
             return None
         self.errors = {}
@@ -147,7 +148,7 @@ class ProfileState(AuthState):
 
         try:
             await asyncio.to_thread(verify_in_session)
-        except (identity.IdentityError, pki.PkiError) as exc:
+        except HisError as exc:
             return self._failed(exc)
         return self._succeeded(user, "实名认证通过，数字证书已签发")
 
@@ -177,7 +178,7 @@ class ProfileState(AuthState):
         try:
             with db.session() as session:
                 action(session, user)
-        except (identity.IdentityError, pki.PkiError) as exc:
+        except HisError as exc:
             return self._failed(exc)
         return self._succeeded(user, success)
 

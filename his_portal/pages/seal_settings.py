@@ -17,6 +17,7 @@ from typing import ClassVar
 import reflex as rx
 
 from his_portal import db
+from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.services.audit import Actor
 from his_portal.services.identity import profile as identity
@@ -176,7 +177,7 @@ class SealState(AuthState):
     async def _load_image(self, data: bytes):
         try:
             self._original = await asyncio.to_thread(_preview_jpeg, data)
-        except seal_image.SealImageError as exc:
+        except HisError as exc:
             self.error = exc.message  # the previous seal stays as it was
             return None
         self.original_url = _data_url(self._original, "image/jpeg")
@@ -194,7 +195,7 @@ class SealState(AuthState):
         )
         try:
             png = await asyncio.to_thread(_extract, self._original, options)
-        except seal_image.SealImageError as exc:
+        except HisError as exc:
             self.error, self.result_url, self._result = exc.message, "", b""
             return None
         self.error = ""
@@ -241,7 +242,7 @@ class SealState(AuthState):
                     data_dir=get_settings().data_dir,
                     actor=self._actor(user),
                 )
-        except seals.SealError as exc:
+        except HisError as exc:
             self.error = exc.message
             return None
         self.close_editor()
@@ -256,7 +257,7 @@ class SealState(AuthState):
         try:
             with db.session() as session:
                 seals.delete_seal(session=session, user=user, actor=self._actor(user))
-        except seals.SealError as exc:
+        except HisError as exc:
             return rx.toast.error(exc.message)
         self._refresh(user)
         return rx.toast.success("个性签章已删除")
@@ -274,7 +275,7 @@ class SealState(AuthState):
                     enabled=bool(value),
                     actor=self._actor(user),
                 )
-        except seals.SealError as exc:
+        except HisError as exc:
             self._refresh(user)
             return rx.toast.error(exc.message)
         self._refresh(user)

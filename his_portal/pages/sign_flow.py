@@ -16,12 +16,12 @@ import qrcode
 import reflex as rx
 
 from his_portal import db, deps
+from his_portal.errors import HisError
 from his_portal.models import Role, utcnow
 from his_portal.services.audit import Actor
 from his_portal.services.signing import batch as sign_batch
 from his_portal.services.signing import records as record_signing
-from his_portal.services.signing.pades import SigningError
-from his_portal.services.signing.records import SigningRefused, SignOutcome
+from his_portal.services.signing.records import SignOutcome
 from his_portal.services.willingness import core as willingness
 from his_portal.services.willingness import qr as willingness_qr
 from his_portal.services.willingness import sms as willingness_sms
@@ -134,7 +134,7 @@ class SignFlowState(AuthState):
         self.qr_available = deps.face_provider() is not None
         try:
             self._start(user, "sms", record_ids)
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             return rx.toast.error(exc.message)
         self.step = "willing"
         return None
@@ -148,7 +148,7 @@ class SignFlowState(AuthState):
             return None
         try:
             self._start(user, str(method), self._started_ids(user))
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
         return None
 
@@ -163,7 +163,7 @@ class SignFlowState(AuthState):
             return AuthState.guard
         try:
             sent = self._bound(willingness_sms.send_code, user, sms=deps.sms_provider())
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message, self.resend_in = exc.message, exc.retry_after
             return SignFlowState.tick if exc.retry_after else None
         minutes = int(willingness_sms.CODE_TTL.total_seconds() // 60)
@@ -191,7 +191,7 @@ class SignFlowState(AuthState):
             return None
         try:
             self._bound(willingness_sms.check_code, user, code=self.code)
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return None
         return self._to_signing(user)
@@ -208,7 +208,7 @@ class SignFlowState(AuthState):
                 face=deps.face_provider(),
                 public_url=get_settings().public_url,
             )
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return None
         self.qr_image, self.message = (
@@ -229,7 +229,7 @@ class SignFlowState(AuthState):
                     return
                 try:
                     view = self._bound(willingness.confirmation_status, user)
-                except willingness.WillingnessError:
+                except HisError:
                     return
                 if view.status == "confirmed":
                     next_step = self._to_signing(user)
@@ -251,7 +251,7 @@ class SignFlowState(AuthState):
                     secret=deps.willingness_secret(),
                     zone=clinic_zone(),
                 )
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return None
         self.record_ids, self.file_names = (
@@ -290,7 +290,7 @@ class SignFlowState(AuthState):
             ticket = self._preview_ticket
         try:
             png = await asyncio.to_thread(render_preview_png, args)
-        except (willingness.WillingnessError, SigningError) as exc:
+        except HisError as exc:
             yield rx.toast.error(exc.message)
             return
         async with self:
@@ -336,7 +336,7 @@ class SignFlowState(AuthState):
             return None
         try:
             self._bound(willingness.consume, user, seal_choice=self.seal_choice)
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             self.message = exc.message
             return None
         self.step, self.done, self.results = "running", 0, []
@@ -390,13 +390,13 @@ class SignFlowState(AuthState):
                         now=utcnow(),
                         tsa_url=settings.tsa_url,
                     )
-                except SigningRefused as exc:
+                except HisError as exc:
                     return plan, None, exc.message
                 return plan, kit, ""
 
         try:
             plan, kit, refusal = await asyncio.to_thread(claim)
-        except willingness.WillingnessError as exc:
+        except HisError as exc:
             async with self:
                 self.message = exc.message
             return

@@ -8,12 +8,12 @@ from datetime import date, datetime
 import reflex as rx
 
 from his_portal import db, deps, routes
+from his_portal.errors import HisError, InvalidInput
 from his_portal.models import Role, SignStatus
 from his_portal.services import file_tickets
 from his_portal.services.audit import Actor
 from his_portal.services.identity import profile as identity
 from his_portal.services.records import queries as records
-from his_portal.services.signing import records as record_signing
 from his_portal.services.signing import versions as record_versions
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
@@ -27,7 +27,7 @@ def _parse_day(value: str, label: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{label}格式不正确，应为 年-月-日") from None
+        raise InvalidInput(f"{label}格式不正确，应为 年-月-日") from None
 
 
 TABS = {
@@ -149,8 +149,8 @@ class WorkbenchState(AuthState):
                     record_id=record_id,
                     zone=clinic_zone(),
                 ), None
-        except (PermissionError, record_signing.SigningRefused) as exc:
-            return None, rx.toast.error(getattr(exc, "message", str(exc)))
+        except HisError as exc:
+            return None, rx.toast.error(exc.message)
 
     @rx.event
     def view_pdf(self, record_id: int):
@@ -168,7 +168,7 @@ class WorkbenchState(AuthState):
                     path=path,
                     key=deps.file_ticket_key(),
                 )
-        except PermissionError:
+        except HisError:
             return AuthState.guard
         return rx.redirect(f"{path}?{ticket}", is_external=True)
 
@@ -232,7 +232,7 @@ class WorkbenchState(AuthState):
                     reason="医生撤销签名以修改病历",
                     actor=Actor(user.id, user.login_id, ip, agent),
                 )
-        except record_signing.SigningRefused as exc:
+        except HisError as exc:
             self.revoke_target = 0
             return rx.toast.error(exc.message)
         self.revoke_target = 0
@@ -286,7 +286,7 @@ class WorkbenchState(AuthState):
                     now=datetime.now(clinic_zone()),
                     zone=clinic_zone(),
                 )
-        except ValueError as exc:
+        except HisError as exc:
             self.error = str(exc)
             return None
         self.error = ""

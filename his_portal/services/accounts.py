@@ -7,6 +7,7 @@ import re
 
 from sqlmodel import Session, select
 
+from his_portal.errors import HisError
 from his_portal.models import Clinic, Role, User
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import hash_password
@@ -17,12 +18,8 @@ LOGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{2,63}")
 MIN_PASSWORD = 10
 
 
-class AccountError(ValueError):
+class AccountError(HisError):
     """The account cannot be created; ``message`` says why (Chinese)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _check(login_id: str, display_name: str, role: str, password: str) -> None:

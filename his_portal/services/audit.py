@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from his_portal.errors import HisError
 from his_portal.models import AuditAnchor, AuditEvent, AuditHead, utcnow
 from his_portal.services.pki import keyvault
 from his_portal.settings import get_settings
@@ -105,12 +106,8 @@ _MOVE_CANDIDATES = 256
 _YIELD_PER = 1000
 
 
-class AuditError(Exception):
+class AuditError(HisError):
     """The audit log cannot be written or anchored; ``message`` is Chinese."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

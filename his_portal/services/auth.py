@@ -41,6 +41,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, or_, select
 
+from his_portal.errors import AccessDenied, HisError
 from his_portal.models import Clinic, LoginAttempt, Role, User, UserSession, utcnow
 from his_portal.services.audit import Actor, record_event
 from his_portal.settings import get_settings
@@ -80,7 +81,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
-class AuthError(Exception):
+class AuthError(HisError):
     """A login that did not succeed; ``message`` is shown to the user as is.
 
     ``locked`` is set when further attempts are refused for a while (login id
@@ -455,7 +456,7 @@ def unlock_account(
     action, recorded as a success from ``UNLOCK_MARK``. Throttled addresses stay
     throttled."""
     if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以解锁账号")
+        raise AccessDenied("只有系统管理员可以解锁账号")
     session.add(
         LoginAttempt(
             login_id=login_id, at=now or utcnow(), success=True, ip=UNLOCK_MARK
@@ -487,7 +488,7 @@ def list_accounts(
 ) -> list[AccountRow]:
     """All accounts with their lockout state (administrators only)."""
     if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以查看账号")
+        raise AccessDenied("只有系统管理员可以查看账号")
     now = now or utcnow()
     rows = session.exec(
         select(User, Clinic).join(Clinic, Clinic.id == User.clinic_id).order_by(User.id)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from his_portal.errors import AccessDenied
 from his_portal.models import FileTicket, User, UserSession, utcnow
 from his_portal.services import auth
 
@@ -71,7 +72,7 @@ def issue(
     now = now or utcnow()
     user_session = auth.live_session(session=session, token=token, now=now)
     if user_session is None:
-        raise PermissionError("登录已失效，请重新登录")
+        raise AccessDenied("登录已失效，请重新登录")
     table = FileTicket.__table__
     session.execute(
         table.delete().where(

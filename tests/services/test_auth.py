@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import func, select
 
+from his_portal.errors import AccessDenied
 from his_portal.models import AuditEvent, LoginAttempt, Role, User, UserSession
 from his_portal.services import auth
 from his_portal.services.audit import verify_chain
@@ -168,9 +169,9 @@ def test_admin_unlocks_a_locked_account(demo):
 
 def test_only_admins_unlock_or_list_accounts(demo):
     doctor = user_by_login(demo, DOCTOR)
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         auth.unlock_account(session=demo, admin=doctor, login_id=DOCTOR)
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         auth.list_accounts(session=demo, admin=doctor, zone=NOW.tzinfo)
 
 

@@ -27,6 +27,7 @@ from his_portal.adapters.face import (
     make_face_provider,
     tc3_authorization,
 )
+from his_portal.errors import ConfigError
 from his_portal.settings import Settings
 from tests.fake_server import FakeHandler, serve
 
@@ -623,7 +624,7 @@ def test_factory_missing_config_is_one_clear_line(config, message):
         make_face_provider("tencent", **config)
     assert str(caught.value) == caught.value.message == message
     assert "\n" not in message
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, ConfigError)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from his_portal import api, routes
 from his_portal.db import make_engine
 from his_portal.demo.data import load_demo_data
+from his_portal.errors import AccessDenied
 from his_portal.models import FileTicket, User, UserSession
 from his_portal.services import auth, file_tickets
 from his_portal.services.pki.keyvault import mac_key
@@ -158,11 +159,11 @@ def test_an_idle_or_expired_session_spends_nothing(demo):
 
 
 def test_only_a_live_session_gets_a_ticket(demo):
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         issue(demo, "forged")
     token = login(demo)
     auth.logout(session=demo, token=token)
-    with pytest.raises(PermissionError, match="登录已失效"):
+    with pytest.raises(AccessDenied, match="登录已失效"):
         issue(demo, token)
     assert demo.exec(select(FileTicket)).all() == []
 

@@ -16,6 +16,7 @@ from his_portal.adapters.identity_check import (
     IdentityProviderError,
     IdentityResult,
 )
+from his_portal.errors import AccessDenied
 from his_portal.models import AuditEvent, DoctorCertificate, DoctorProfile
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.identity import profile as identity
@@ -232,16 +233,16 @@ def test_manual_review_approved_by_an_admin(clinic):
 
 def test_manual_review_is_for_admins_only(clinic):
     doctor = user_by_login(clinic, DOCTOR)
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         verification.list_pending_reviews(session=clinic, admin=doctor)
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         verification.approve_review(
             session=clinic, admin=doctor, review_id=1, approve=True, context=context()
         )
 
 
 def test_only_doctors_have_a_profile(clinic):
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         save(clinic, login="sh-manager@8112")
 
 

@@ -22,6 +22,7 @@ from his_portal.adapters.identity_check import (
     IdentityQuery,
     make_identity_provider,
 )
+from his_portal.errors import ConfigError
 from his_portal.services.identity.idcard import (
     IdNumberError,
     resident_check_digit,
@@ -272,9 +273,9 @@ def test_factory():
         "http", url="https://idcheck.example/v1/verify", api_key=KEY, api_secret=SECRET
     )
     assert isinstance(provider, HttpIdentityProvider)
-    with pytest.raises(ValueError, match="HIS_IDENTITY_SECRET"):
+    with pytest.raises(ConfigError, match="HIS_IDENTITY_SECRET"):
         make_identity_provider("http", url="https://idcheck.example", api_key=KEY)
-    with pytest.raises(ValueError, match="未知的实名认证方式"):
+    with pytest.raises(ConfigError, match="未知的实名认证方式"):
         make_identity_provider("sms")
-    with pytest.raises(ValueError, match="http://"):
+    with pytest.raises(ConfigError, match="http://"):
         make_identity_provider("http", url="ftp://x", api_key=KEY, api_secret=SECRET)

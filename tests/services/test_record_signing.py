@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from his_portal.errors import AccessDenied
 from his_portal.models import AuditEvent, MedicalRecord, Patient, SignedDocument
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.pki import certificates
@@ -130,7 +131,7 @@ def test_another_doctors_record_is_refused_in_the_service(ready, tmp_path):
 
 
 def test_a_manager_cannot_sign(ready):
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         record_signing.load_signer(
             session=ready, user=user_by_login(ready, "sh-manager@8112"), kek=KEK, now=T
         )
@@ -302,7 +303,7 @@ def test_signed_document_for_its_doctor_and_clinic_manager_only(ready, tmp_path)
         == 2
     )
     for other in ("sh-wangli@8112", "sh-admin@8112"):
-        with pytest.raises(PermissionError):
+        with pytest.raises(AccessDenied):
             record_versions.signed_document(
                 session=ready,
                 viewer=user_by_login(ready, other),

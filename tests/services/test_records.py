@@ -3,6 +3,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from his_portal.errors import AccessDenied, InvalidInput
 from his_portal.models import MedicalRecord, SignStatus
 from his_portal.services.records import queries as records
 from tests.conftest import NOW, ZONE, user_by_login
@@ -38,9 +39,9 @@ def test_a_manager_sees_the_whole_clinic(demo):
 
 def test_an_admin_reads_no_medical_records(demo):
     admin = user_by_login(demo, "sh-admin@8112")
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         _list(demo, admin)
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         records.search_patients(session=demo, viewer=admin, text="刘")
 
 
@@ -66,7 +67,7 @@ def test_days_are_counted_in_the_clinic_time_zone(demo):
 
 def test_a_reversed_range_is_refused(demo):
     zheng = user_by_login(demo, "sh-feihuan@8112")
-    with pytest.raises(ValueError, match="开始日期不能晚于结束日期"):
+    with pytest.raises(InvalidInput, match="开始日期不能晚于结束日期"):
         _list(demo, zheng, date_from=TODAY, date_to=TODAY - timedelta(days=1))
 
 
@@ -128,7 +129,7 @@ def test_doctor_summary_counts_signed_and_unsigned(demo):
 
 def test_doctor_summary_is_for_managers(demo):
     doctor = user_by_login(demo, "sh-feihuan@8112")
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         records.doctor_summary(
             session=demo, viewer=doctor, date_from=TODAY, date_to=TODAY, zone=ZONE
         )
@@ -181,7 +182,7 @@ def test_todays_appointments_for_the_doctor_and_the_clinic(demo):
     assert {a.doctor_name for a in clinic} == {"郑程", "王莉"} and len(clinic) > len(
         mine
     )
-    with pytest.raises(PermissionError):
+    with pytest.raises(AccessDenied):
         records.todays_appointments(
             session=demo,
             viewer=user_by_login(demo, "sh-admin@8112"),

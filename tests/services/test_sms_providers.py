@@ -21,6 +21,7 @@ from his_portal.adapters.sms import (
     aliyun_signature,
     make_sms_provider,
 )
+from his_portal.errors import ConfigError
 from tests.fake_server import FakeHandler, serve
 
 KEY_ID = "LTAI-test-key"
@@ -237,11 +238,11 @@ def test_factory():
     )
     assert isinstance(provider, AliyunSmsProvider)
     assert provider.endpoint == "https://dysmsapi.aliyuncs.com/"
-    with pytest.raises(ValueError, match="template_code"):
+    with pytest.raises(ConfigError, match="template_code"):
         make_sms_provider(
             "aliyun", access_key_id=KEY_ID, access_key_secret="s", sign_name="x"
         )
-    with pytest.raises(ValueError, match="未知的短信服务"):
+    with pytest.raises(ConfigError, match="未知的短信服务"):
         make_sms_provider("twilio")
-    with pytest.raises(ValueError, match="http://"):
+    with pytest.raises(ConfigError, match="http://"):
         client("ftp://x")

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Callable
 from types import MappingProxyType
 
+from his_portal.errors import HisError
+
 __all__ = [
     "ID_TYPES",
     "IdNumberError",
@@ -67,12 +69,8 @@ _EMAIL = re.compile(
 )
 
 
-class IdNumberError(ValueError):
+class IdNumberError(HisError):
     """A value failed validation; ``message`` is the Chinese text for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _normalise(value: str) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from his_portal.errors import AccessDenied, HisError
 from his_portal.models import (
     DoctorProfile,
     Role,
@@ -42,12 +43,8 @@ ID_PURPOSE = "doctor.id_number"
 REQUIRED_MESSAGE = "必须正确完整地填写个人信息，才能进行下一步实名认证"
 
 
-class IdentityError(Exception):
+class IdentityError(HisError):
     """A refused identity operation; ``message`` is shown as is."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class ProfileInvalid(IdentityError):
@@ -90,7 +87,7 @@ class ProfileView:
 
 def require_doctor(user: CurrentUser) -> None:
     if user.role != Role.DOCTOR:
-        raise PermissionError("只有医生需要实名认证")
+        raise AccessDenied("只有医生需要实名认证")
 
 
 def find_profile(session: Session, user_id: int) -> DoctorProfile | None:
@@ -149,8 +146,8 @@ def _validate(data: ProfileInput, existing: DoctorProfile | None) -> dict[str, s
     for key, check, value in checks:
         try:
             clean[key] = check(value)
-        except ValueError as exc:
-            errors[key] = getattr(exc, "message", str(exc))
+        except idcard.IdNumberError as exc:
+            errors[key] = exc.message
     if len(data.address.strip()) > 200:
         errors["address"] = "详细地址不能超过200个字符"
     clean["address"] = data.address.strip()

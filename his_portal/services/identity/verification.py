@@ -14,6 +14,7 @@ from his_portal.adapters.identity_check import (
     IdentityProviderError,
     IdentityQuery,
 )
+from his_portal.errors import AccessDenied
 from his_portal.models import (
     DoctorProfile,
     ManualReview,
@@ -218,7 +219,7 @@ def list_pending_reviews(
 ) -> list[PendingReview]:
     """Manual verification requests waiting for an administrator."""
     if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以审核实名认证")
+        raise AccessDenied("只有系统管理员可以审核实名认证")
     rows = session.exec(
         select(ManualReview, User, DoctorProfile)
         .join(User, User.id == ManualReview.user_id)
@@ -255,7 +256,7 @@ def approve_review(
     Who decided and when is recorded on the review and in the audit log.
     """
     if admin.role != Role.ADMIN:
-        raise PermissionError("只有系统管理员可以审核实名认证")
+        raise AccessDenied("只有系统管理员可以审核实名认证")
     now = now or utcnow()
     review = session.get(ManualReview, review_id)
     if review is None or review.status != "pending":

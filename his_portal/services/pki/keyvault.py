@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from his_portal.errors import HisError
+
 __all__ = [
     "KEK_SIZE",
     "KekError",
@@ -42,12 +44,8 @@ MAC_PURPOSES = frozenset({"willingness", "audit", "file-ticket"})
 KEK_SIZE = 32
 
 
-class PkiError(Exception):
+class PkiError(HisError):
     """Base error of the PKI services; ``message`` is the Chinese text for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class KekError(PkiError):

@@ -14,6 +14,7 @@ from sqlalchemy import case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
 
+from his_portal.errors import AccessDenied, InvalidInput
 from his_portal.models import (
     Appointment,
     Clinic,
@@ -114,7 +115,7 @@ def _scope(query, viewer: CurrentUser):
         return query.where(MedicalRecord.doctor_id == viewer.id)
     if viewer.role == Role.MANAGER:
         return query.where(MedicalRecord.clinic_id == viewer.clinic_id)
-    raise PermissionError("当前账号无权查看病历")
+    raise AccessDenied("当前账号无权查看病历")
 
 
 def list_records(
@@ -127,7 +128,7 @@ def list_records(
         ValueError: The date range is reversed.
     """
     if filters.date_from > filters.date_to:
-        raise ValueError("开始日期不能晚于结束日期")
+        raise InvalidInput("开始日期不能晚于结束日期")
     start, end = _day_bounds(filters.date_from, filters.date_to, zone)
     signer = aliased(User)
     query = _scope(
@@ -193,7 +194,7 @@ def search_patients(
 ) -> list[PatientHit]:
     """Patients of the viewer's clinic by 病历号, 姓名 or 拼音 (full or initials)."""
     if viewer.role not in (Role.DOCTOR, Role.MANAGER):
-        raise PermissionError("当前账号无权查看患者")
+        raise AccessDenied("当前账号无权查看患者")
     text = text.strip()
     if not text:
         return []
@@ -250,9 +251,9 @@ def doctor_summary(
 ) -> list[DoctorSummary]:
     """Per-doctor signed / unsigned counts in the viewer's clinic (managers only)."""
     if viewer.role != Role.MANAGER:
-        raise PermissionError("只有门诊管理者可以查看签署统计")
+        raise AccessDenied("只有门诊管理者可以查看签署统计")
     if date_from > date_to:
-        raise ValueError("开始日期不能晚于结束日期")
+        raise InvalidInput("开始日期不能晚于结束日期")
     start, end = _day_bounds(date_from, date_to, zone)
     signed = func.sum(
         case((MedicalRecord.sign_status == SignStatus.SIGNED, 1), else_=0)
@@ -360,7 +361,7 @@ def todays_appointments(
     elif viewer.role == Role.MANAGER:
         query = query.where(Appointment.clinic_id == viewer.clinic_id)
     else:
-        raise PermissionError("当前账号无权查看预约")
+        raise AccessDenied("当前账号无权查看预约")
     return [
         AppointmentRow(
             time=booking.scheduled_at.astimezone(zone).strftime("%H:%M"),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from his_portal.errors import HisError
 from his_portal.services.seals.engines import InkMap, builtin_ink, rembg_ink
 
 __all__ = [
@@ -51,12 +52,8 @@ _NO_INK = "未识别到签名笔迹，请在白纸上用深色笔书写后重新
 _CORRUPT = "图片文件已损坏或不完整"
 
 
-class SealImageError(ValueError):
+class SealImageError(HisError):
     """The image cannot become a seal; ``message`` is the Chinese text to show."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, kw_only=True)

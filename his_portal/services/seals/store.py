@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 from sqlmodel import Session, col, select
 
+from his_portal.errors import HisError
 from his_portal.models import DoctorProfile, Seal, VerificationStatus, utcnow
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
@@ -41,12 +42,8 @@ MAX_SEAL_SIZE = (600, 240)
 VERIFY_FIRST = "完成实名认证后请继续完成个性签章的设置"
 
 
-class SealError(Exception):
+class SealError(HisError):
     """A refused seal operation; ``message`` is shown as is."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from his_portal.adapters.tsa_client import (
     build_request,
     token_from_response,
 )
+from his_portal.errors import ConfigError, HisError
 from his_portal.services.signing import _endesive
 
 __all__ = [
@@ -53,12 +54,8 @@ _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]
 _APPLICATION = "HIS-Portal"  # /Prop_Build /App /Name: a PDF name, ASCII only
 
 
-class SigningError(Exception):
+class SigningError(HisError):
     """Base error of the e-signature services; ``message`` is Chinese for users."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class TimestampError(SigningError):
@@ -160,8 +157,8 @@ def sign_pdf(
             source = HttpTimestampSource(
                 url=options.tsa_url, timeout=options.tsa_timeout
             )
-        except ValueError as exc:
-            raise TimestampError(str(exc)) from exc
+        except ConfigError as exc:
+            raise TimestampError(exc.message) from exc
     if source is None:
         return signed
     return _add_signature_timestamp(signed, source, search_from=len(pdf))

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from his_portal.errors import HisError
 from his_portal.models import (
     Clinic,
     LockStatus,
@@ -64,12 +65,8 @@ SECTIONS = (
 )
 
 
-class SigningRefused(Exception):
+class SigningRefused(HisError):
     """Signing cannot go ahead; ``message`` is shown as is."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class RecordLocked(SigningRefused):

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from his_portal.errors import AccessDenied
 from his_portal.models import (
     LockStatus,
     MedicalRecord,
@@ -175,7 +176,7 @@ def signed_document(
         or (viewer.role == "manager" and record.clinic_id == viewer.clinic_id)
     )
     if not allowed:
-        raise PermissionError("无权查看该病历")
+        raise AccessDenied("无权查看该病历")
     versions = session.exec(
         select(SignedDocument)
         .where(SignedDocument.record_id == record_id)

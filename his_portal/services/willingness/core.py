@@ -45,6 +45,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from his_portal.errors import HisError
 from his_portal.models import (
     Confirmation,
     DoctorProfile,
@@ -93,16 +94,11 @@ _CLOSED = {
 _T = Confirmation.__table__.c
 
 
-class WillingnessError(Exception):
+class WillingnessError(HisError):
     """A refused willingness step; ``message`` is shown as is.
 
     ``retry_after`` (seconds) is set when the refusal is only a matter of waiting.
     """
-
-    def __init__(self, message: str, *, retry_after: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ class ConfirmationView:
 
 def mac(secret: bytes, *parts: object) -> str:
     if len(secret) < 16:
-        raise ValueError("意愿校验密钥过短")
+        raise ValueError("willingness secret too short (a programming error)")
     message = "\x1f".join(str(part) for part in parts).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
