@@ -24,6 +24,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from his_portal.states.workbench import WorkbenchState
+from tests.hostile.reflex_ws import LOGIN_SUBMIT, AsyncReflexClient
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOD = 80
 DOCTOR, PASSWORD = "sh-feihuan@8112", "Demo@2026"
@@ -104,8 +107,6 @@ async def _doctor_events(client, event: str, count: int) -> list[float]:
 
 
 async def _flood(base: str, password: str, stop: asyncio.Event) -> int:
-    from tests.hostile.reflex_ws import LOGIN_SUBMIT, AsyncReflexClient
-
     attempts = 0
 
     async def one(number: int) -> None:
@@ -130,10 +131,6 @@ def _p95(samples: list[float]) -> float:
 
 
 async def _measure(base: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    from his_portal.pages.workbench_state import WorkbenchState
-    from tests.hostile.reflex_ws import AsyncReflexClient
-
     event = WorkbenchState.get_full_name() + ".set_tab"
     doctor = AsyncReflexClient(base, timeout=60)
     await doctor.login(DOCTOR, PASSWORD)

@@ -9,11 +9,11 @@ from his_portal.pages.confirm import ConfirmState, confirm_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
 from his_portal.pages.profile import ProfileState, profile_page
-from his_portal.pages.seal_settings import SealState
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
+from his_portal.states.seals import SealState
 
 
 def index() -> rx.Component:

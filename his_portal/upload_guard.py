@@ -10,6 +10,8 @@ from functools import cache
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from his_portal.states.seals import SealState
+
 UPLOAD_PATH = "/_upload"
 HANDLER_HEADER = b"reflex-event-handler"
 
@@ -17,8 +19,6 @@ HANDLER_HEADER = b"reflex-event-handler"
 @cache
 def app_upload_handlers() -> frozenset[str]:
     """Full names of the event handlers that receive uploaded files."""
-    from his_portal.pages.seal_settings import SealState
-
     return frozenset({SealState.get_full_name() + ".handle_upload"})
 
 

@@ -34,4 +34,4 @@ def test_uploads_to_other_handlers_are_a_400():
 
 def test_the_app_has_exactly_the_seal_upload_handler():
     (name,) = app_upload_handlers()
-    assert name.endswith("___seal_settings____seal_state.handle_upload")
+    assert name.endswith("___states___seals____seal_state.handle_upload")

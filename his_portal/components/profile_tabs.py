@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from his_portal.pages.profile_state import ProfileState
 from his_portal.services.identity import idcard
 from his_portal.state import AuthState
+from his_portal.states.profile import ProfileState
 
 __all__ = ["account_details", "certificate_tab", "info_tab", "verification_tab"]
 

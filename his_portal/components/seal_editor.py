@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal.components.labelled_slider import labelled_slider
-from his_portal.pages.seal_settings import PAD_ID, UPLOAD_ID, SealState
+from his_portal.states.seals import PAD_ID, UPLOAD_ID, SealState
 
 ACCEPT = {
     "image/jpeg": [".jpg", ".jpeg"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from his_portal.pages.sign_flow import SignFlowState
+from his_portal.states.sign_flow import SignFlowState
 
 WHY = "意愿校验是证明病历的签署是得到您自己知晓和认可的，而不是被盗用的。"
 

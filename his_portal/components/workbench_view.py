@@ -7,8 +7,8 @@ import reflex as rx
 
 from his_portal import routes
 from his_portal.models import Role
-from his_portal.pages.sign_flow import SignFlowState
-from his_portal.pages.workbench_state import (
+from his_portal.states.sign_flow import SignFlowState
+from his_portal.states.workbench import (
     APPOINTMENT_COLUMNS,
     OUTSIDE_TABS,
     TABS,

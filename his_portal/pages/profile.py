@@ -13,8 +13,8 @@ from his_portal.components.profile_tabs import (
 )
 from his_portal.components.seal_editor import seal_settings_tab
 from his_portal.models import Role
-from his_portal.pages.profile_state import ProfileState
 from his_portal.state import AuthState
+from his_portal.states.profile import ProfileState
 from his_portal.template import template
 
 __all__ = ["ProfileState", "profile_page"]

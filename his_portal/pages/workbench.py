@@ -17,8 +17,8 @@ from his_portal.components.workbench_view import (
     tab_bar,
 )
 from his_portal.models import Role
-from his_portal.pages.sign_flow import SignFlowState
-from his_portal.pages.workbench_state import WorkbenchState
+from his_portal.states.sign_flow import SignFlowState
+from his_portal.states.workbench import WorkbenchState
 from his_portal.template import template
 
 __all__ = ["WorkbenchState", "workbench_page"]

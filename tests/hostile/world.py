@@ -56,10 +56,10 @@ def handler(state_cls: type, name: str) -> str:
 
 def states():
     """The app's state classes the setup drives (imported lazily: settings)."""
-    from his_portal.pages.profile_state import ProfileState
-    from his_portal.pages.seal_settings import SealState
-    from his_portal.pages.sign_flow import SignFlowState
-    from his_portal.pages.workbench_state import WorkbenchState
+    from his_portal.states.profile import ProfileState
+    from his_portal.states.seals import SealState
+    from his_portal.states.sign_flow import SignFlowState
+    from his_portal.states.workbench import WorkbenchState
 
     return ProfileState, SealState, SignFlowState, WorkbenchState
 

@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from his_portal import db, routes
 from his_portal.models import MedicalRecord, Patient, SmsMessage
-from his_portal.pages.sign_flow import SignFlowState, render_preview_png
 from his_portal.pages.workbench import WorkbenchState
 from his_portal.services.willingness.core import WillingnessError
+from his_portal.states.sign_flow import SignFlowState, render_preview_png
 from tests.state.test_states import make, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
@@ -33,7 +33,7 @@ def preview_event(event) -> tuple[str, list]:
 @pytest.fixture
 def doctor_token(zheng_token):
     """郑程 verified with 电子签名 on."""
-    from his_portal.pages.seal_settings import SealState
+    from his_portal.states.seals import SealState
 
     seal = make(SealState, token=zheng_token, path=routes.PROFILE)
     seal.on_load()

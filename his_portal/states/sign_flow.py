@@ -27,6 +27,7 @@ from his_portal.services.willingness import qr as willingness_qr
 from his_portal.services.willingness import sms as willingness_sms
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
+from his_portal.states.workbench import WorkbenchState
 
 STOPPED = "已停止，未签署"
 
@@ -366,8 +367,6 @@ class SignFlowState(AuthState):
                 self._batch_running = False
                 if self.step == "running":
                     self.step = "done"
-        from his_portal.pages.workbench_state import WorkbenchState
-
         yield WorkbenchState.after_signing
 
     async def _run(self, user, actor: Actor, token: str, confirmation_id: int) -> None:

@@ -13,7 +13,6 @@ import reflex as rx
 from his_portal import db, deps
 from his_portal.errors import HisError
 from his_portal.models import Role
-from his_portal.pages.seal_settings import SealState
 from his_portal.services.audit import Actor
 from his_portal.services.identity import profile as identity
 from his_portal.services.identity import verification
@@ -21,6 +20,7 @@ from his_portal.services.pki import authority as pki
 from his_portal.services.pki import certificates
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
+from his_portal.states.seals import SealState
 
 FIELDS = ("name", "id_type", "id_number", "email", "mobile", "address")
 STATUS_LABELS = {
