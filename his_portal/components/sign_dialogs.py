@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.services.willingness.core import QR_TTL
 from his_portal.states.sign_flow import SignFlowState
 
+QR_MINUTES = int(QR_TTL.total_seconds() // 60)
 WHY = "意愿校验是证明病历的签署是得到您自己知晓和认可的，而不是被盗用的。"
 
 
@@ -69,7 +71,8 @@ def _qr_panel() -> rx.Component:
             ),
         ),
         rx.text(
-            "ⓘ 请用手机微信扫码。二维码2分钟内有效，手机确认后本窗口自动进入签署。",
+            f"ⓘ 请用手机微信扫码。二维码{QR_MINUTES}分钟内有效，"
+            "手机确认后本窗口自动进入签署。",
             size="1",
             color_scheme="gray",
         ),

@@ -69,9 +69,10 @@ MAX_FAILURES = 5
 IP_MAX_FAILURES = 20
 ACCOUNT_MAX_FAILURES = 100
 LOCK_WINDOW = timedelta(minutes=15)
+LOCK_MINUTES = int(LOCK_WINDOW.total_seconds() // 60)
 SEEN_EVERY = timedelta(minutes=1)
 MSG_BAD_CREDENTIALS = "账号或密码错误"
-MSG_LOCKED = "登录失败次数过多，账号已锁定，请15分钟后再试"
+MSG_LOCKED = f"登录失败次数过多，账号已锁定，请{LOCK_MINUTES}分钟后再试"
 MSG_THROTTLED = "登录尝试过于频繁，请稍后再试"
 # The ``ip`` of the successful attempt an administrator's unlock records.
 UNLOCK_MARK = "admin-unlock"

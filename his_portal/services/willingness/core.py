@@ -368,7 +368,8 @@ def consume(
         raise refuse(session, actor, row.id, "not_confirmed", message)
     if now >= row.expires_at:
         update(session, row, _T.status == "confirmed", status="expired")
-        message = "意愿校验已超过10分钟有效期，请重新进行意愿校验"
+        minutes = int(USE_WINDOW.total_seconds() // 60)
+        message = f"意愿校验已超过{minutes}分钟有效期，请重新进行意愿校验"
         raise refuse(session, actor, row.id, "expired", message)
     signer(session, user.id, user.role)
     unused = (_T.status == "confirmed", _T.used_at.is_(None))

@@ -52,7 +52,8 @@ RESEND_COOLDOWN = timedelta(seconds=60)
 SMS_PER_HOUR = 10
 SMS_PURPOSE = "willingness"
 SMS_TEXT = (
-    "【牙医云】您正在签署{count}份病历，验证码{code}，5分钟内有效。如非本人操作请忽略。"
+    "【牙医云】您正在签署{count}份病历，验证码{code}，"
+    f"{int(CODE_TTL.total_seconds() // 60)}分钟内有效。如非本人操作请忽略。"
 )
 _T = Confirmation.__table__.c
 
