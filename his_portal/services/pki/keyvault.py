@@ -133,15 +133,17 @@ def decrypt_private_key(pem: bytes, *, kek: bytes, key_id: str) -> rsa.RSAPrivat
     return key
 
 
-def _field_key(kek: bytes, purpose: str) -> bytes:
+def _derive(kek: bytes, info: str) -> bytes:
+    """A 32-byte key for one use, derived from the KEK with HKDF-SHA256."""
     if len(kek) != KEK_SIZE:
         raise KekError(f"密钥加密密钥长度应为{KEK_SIZE}字节")
     return HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=None,
-        info=b"his-portal field " + purpose.encode(),
+        algorithm=hashes.SHA256(), length=32, salt=None, info=info.encode()
     ).derive(kek)
+
+
+def _field_key(kek: bytes, purpose: str) -> bytes:
+    return _derive(kek, "his-portal field " + purpose)
 
 
 def mac_key(kek: bytes, purpose: str) -> bytes:
@@ -153,14 +155,7 @@ def mac_key(kek: bytes, purpose: str) -> bytes:
     """
     if purpose not in MAC_PURPOSES:
         raise ValueError(f"unknown MAC purpose {purpose!r}")
-    if len(kek) != KEK_SIZE:
-        raise KekError(f"密钥加密密钥长度应为{KEK_SIZE}字节")
-    return HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=None,
-        info=b"his-portal mac " + purpose.encode(),
-    ).derive(kek)
+    return _derive(kek, "his-portal mac " + purpose)
 
 
 def encrypt_field(value: str, *, kek: bytes, purpose: str) -> str:
