@@ -22,8 +22,10 @@ from his_portal.services.audit import (
     Actor,
     AuditError,
     anchor_head,
+    chain,
     clinic_tsa,
     record_event,
+    verify,
     verify_chain,
 )
 from his_portal.services.pki import authority as pki
@@ -158,7 +160,7 @@ def test_entries_are_chained_with_a_keyed_mac(session):
     other = verify_chain(session=session, key=mac_key(bytes(32), "audit"))
     assert not other.ok
     assert "entries 1-3: MAC does not verify" in other.problems[0].message
-    assert audit.HEAD_FORGED in _kinds(other)
+    assert verify.HEAD_FORGED in _kinds(other)
 
 
 def test_the_head_carries_a_mac_over_seq_and_hash(session):
@@ -175,7 +177,7 @@ def test_the_head_carries_a_mac_over_seq_and_hash(session):
 def unconfigured(monkeypatch, tmp_path):
     """No configured key: the module loads the KEK named by the settings."""
     settings = Settings.from_env({"HIS_DATA_DIR": str(tmp_path)})
-    monkeypatch.setattr(audit, "get_settings", lambda: settings)
+    monkeypatch.setattr(chain, "get_settings", lambda: settings)
     audit.configure(None)
     yield settings
     audit.configure(AUDIT_KEY)
@@ -203,7 +205,7 @@ def test_the_default_key_is_loaded_once_per_process(monkeypatch, unconfigured):
     unconfigured.kek_file.parent.mkdir(parents=True)
     unconfigured.kek_file.write_bytes(KEK)
     loads = []
-    real = audit.keyvault.load_or_create_kek
+    real = chain.keyvault.load_or_create_kek
     barrier = threading.Barrier(8)
 
     def counting(path, *, create):
@@ -212,9 +214,9 @@ def test_the_default_key_is_loaded_once_per_process(monkeypatch, unconfigured):
 
     def key(_):
         barrier.wait()
-        return audit._audit_key()
+        return chain._audit_key()
 
-    monkeypatch.setattr(audit.keyvault, "load_or_create_kek", counting)
+    monkeypatch.setattr(chain.keyvault, "load_or_create_kek", counting)
     with ThreadPoolExecutor(max_workers=8) as pool:
         keys = set(pool.map(key, range(8)))
     assert keys == {mac_key(KEK, "audit")}
@@ -257,7 +259,7 @@ def test_an_edited_entry_is_found(session):
     report = verify_chain(session=session)
     assert report.first_broken_seq == 2
     assert report.reason == "entry 2: MAC does not verify (entry edited or forged)"
-    assert [p.kind for p in report.problems] == [audit.EDITED]
+    assert [p.kind for p in report.problems] == [verify.EDITED]
 
 
 def test_an_edit_with_the_plain_hashes_recomputed_is_found(session):
@@ -299,7 +301,7 @@ def test_an_entry_replaced_by_a_genuine_one_from_elsewhere_breaks_the_link(sessi
     _log(session, 1, start=10)
     event = _event(session, 2)  # a valid entry 2 of another log with this key
     event.sqlmodel_update({**genuine, "prev_hash": "1" * 64})
-    event.hash = audit._entry_mac(AUDIT_KEY, event)
+    event.hash = chain._entry_mac(AUDIT_KEY, event)
     session.add(event)
     session.commit()
     assert [p.message for p in verify_chain(session=session).problems] == [
@@ -318,7 +320,7 @@ def test_a_deleted_entry_is_found(session):
     report = verify_chain(session=session)
     assert report.first_broken_seq == 3
     assert report.reason == "entry 3 missing (deleted)"
-    assert [p.kind for p in report.problems] == [audit.DELETED]
+    assert [p.kind for p in report.problems] == [verify.DELETED]
 
 
 def test_deleting_the_newest_entries_without_touching_the_head_is_found(session):
@@ -343,7 +345,7 @@ def test_deleting_the_newest_entries_and_resetting_the_head_is_found(session):
     report = verify_chain(session=session)
     assert not report.ok
     assert report.first_broken_seq == 4
-    assert [p.kind for p in report.problems] == [audit.HEAD_FORGED]
+    assert [p.kind for p in report.problems] == [verify.HEAD_FORGED]
     assert report.reason == (
         "head MAC does not verify (head forged: it claims seq 3; newest entries "
         "may have been deleted)"
@@ -360,7 +362,7 @@ def test_deleting_the_newest_entries_with_a_plain_hash_rewrite_is_found(session)
     assert _old_verify_says_intact(session)
     report = verify_chain(session=session)
     assert not report.ok
-    assert audit.HEAD_FORGED in _kinds(report)
+    assert verify.HEAD_FORGED in _kinds(report)
 
 
 def test_an_append_does_not_launder_a_forged_head(session):
@@ -379,7 +381,7 @@ def test_an_append_does_not_launder_a_forged_head(session):
     assert events[5].target == "record:10"
     report = verify_chain(session=session)
     # The chain and head verify again, but the recorded break stays reported.
-    assert [p.kind for p in report.problems] == [audit.TRUNCATED]
+    assert [p.kind for p in report.problems] == [verify.TRUNCATED]
     assert report.first_broken_seq == 5
     assert report.reason == (
         "entry 5 records that the head did not verify when it was appended (head "
@@ -392,12 +394,14 @@ def test_a_deleted_head_row_is_found_and_appends_go_on(session):
     session.delete(session.get(AuditHead, 1))
     session.commit()
     report = verify_chain(session=session)
-    assert [p.kind for p in report.problems] == [audit.HEAD_MISSING]
+    assert [p.kind for p in report.problems] == [verify.HEAD_MISSING]
     assert report.first_broken_seq == 4
     _log(session, 1, start=10)
     events = _events(session)
     assert [e.action for e in events[3:]] == [audit.HEAD_INVALID_ACTION, "test.event"]
-    assert [p.kind for p in verify_chain(session=session).problems] == [audit.TRUNCATED]
+    assert [p.kind for p in verify_chain(session=session).problems] == [
+        verify.TRUNCATED
+    ]
 
 
 # --- reordering and insertion -----------------------------------------------------
@@ -407,7 +411,7 @@ def test_two_swapped_entries_are_reported_as_reordered(session):
     _log(session, 4)
     _renumber(session, {2: 3, 3: 2})
     report = verify_chain(session=session)
-    assert [p.kind for p in report.problems] == [audit.REORDERED, audit.REORDERED]
+    assert [p.kind for p in report.problems] == [verify.REORDERED, verify.REORDERED]
     assert [p.message for p in report.problems] == [
         "entry stored at seq 2 was written as seq 3 (entries reordered or renumbered)",
         "entry stored at seq 3 was written as seq 2 (entries reordered or renumbered)",
@@ -460,8 +464,8 @@ def test_an_inserted_entry_in_a_renumbered_log_is_pinpointed(session):
         "entry stored at seq 4 was written as seq 3 (entries reordered or renumbered)",
         "entry stored at seq 5 was written as seq 4 (entries reordered or renumbered)",
     ]
-    assert report.problems[0].kind == audit.INSERTED
-    assert audit.HEAD_FORGED in _kinds(report)  # head.seq was bumped without a MAC
+    assert report.problems[0].kind == verify.INSERTED
+    assert verify.HEAD_FORGED in _kinds(report)  # head.seq was bumped without a MAC
 
 
 def test_an_entry_appended_behind_the_heads_back_is_found(session):
@@ -470,7 +474,7 @@ def test_an_entry_appended_behind_the_heads_back_is_found(session):
     session.commit()
     report = verify_chain(session=session)
     assert report.first_broken_seq == 4
-    assert [p.kind for p in report.problems] == [audit.EDITED, audit.INSERTED]
+    assert [p.kind for p in report.problems] == [verify.EDITED, verify.INSERTED]
     assert report.problems[1].message == (
         "entry 4 is beyond the head at seq 3 (appended without the key, or the "
         "head was rolled back)"
@@ -557,7 +561,7 @@ def test_rolling_the_log_and_head_back_behind_an_anchor_is_found(clinic, tsa):
     # Appending past the anchored seq again does not hide it: entry 6 differs.
     _log(clinic, 4, start=10)
     report = verify_chain(session=clinic)
-    assert [p.kind for p in report.problems] == [audit.ROLLED_BACK]
+    assert [p.kind for p in report.problems] == [verify.ROLLED_BACK]
 
 
 def test_an_altered_anchor_row_is_found(clinic, tsa):
@@ -568,7 +572,7 @@ def test_an_altered_anchor_row_is_found(clinic, tsa):
     clinic.add(anchor)
     clinic.commit()
     report = verify_chain(session=clinic)
-    assert [p.kind for p in report.problems] == [audit.ANCHOR_INVALID]
+    assert [p.kind for p in report.problems] == [verify.ANCHOR_INVALID]
     assert "token does not cover this seq and hash" in report.reason
     anchor.token = base64.b64encode(b"not a token").decode()
     clinic.add(anchor)
@@ -619,7 +623,7 @@ def test_an_external_tsa_anchors_and_must_be_trusted(clinic):
     assert anchor.seq == 2
     # Only the clinic CA is trusted by default.
     report = verify_chain(session=clinic)
-    assert [p.kind for p in report.problems] == [audit.ANCHOR_INVALID]
+    assert [p.kind for p in report.problems] == [verify.ANCHOR_INVALID]
     assert "TSA certificate not trusted" in report.reason
     assert verify_chain(session=clinic, tsa_trust_roots=[root.cert_pem]).ok
 
