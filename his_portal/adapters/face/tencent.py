@@ -1,55 +1,5 @@
-"""Face check (人脸核身) for 意愿校验 方式2, done on the doctor's phone.
-
-The flow, whatever the provider:
-
-1. ``begin(name=..., id_number=..., return_url=...)``: the server asks the provider
-   to open a face-check transaction for the doctor's *verified* identity (real name
-   and full ID number, decrypted by the caller just for this call). The answer is a
-   :class:`FaceSession`: ``ref`` (the provider's transaction id, kept with the
-   pending confirmation) and ``url`` (where the phone goes to do the check).
-2. The phone opens ``url``; the provider's H5 page runs liveness detection and
-   compares the face with the authority's photo for that ID number.
-3. When it is done the provider redirects the phone back to ``return_url`` (our
-   ``/confirm/<token>`` page). Nothing in that redirect is trusted: the query
-   string is the phone's to forge.
-4. ``result(ref=..., name=..., id_number=...)``: the server asks the provider,
-   server to server, what the transaction ``ref`` found. The answer is a
-   :class:`FaceResult` (matched / not matched with a Chinese reason), or
-   :class:`FaceCheckError` when the provider could not answer (timeout, HTTP
-   error, bad credentials, unreadable answer). A failure never turns into a match.
-
-:class:`DemoFaceCheckProvider` (``demo``) has no provider: ``url`` is ``""`` and the
-phone page itself shows 模拟通过 / 模拟不通过, sending ``evidence`` to ``result``.
-
-:class:`TencentFaceIdProvider` (``tencent``) speaks Tencent Cloud FaceID (慧眼) H5,
-API version ``2018-03-01``, service ``faceid``, as JSON ``POST`` to the endpoint:
-
-* ``DetectAuth`` ``{"RuleId", "IdCard", "Name", "RedirectUrl"}`` answers
-  ``{"Response": {"Url", "BizToken", "RequestId"}}``: ``ref = BizToken``.
-* ``GetDetectInfoEnhanced`` ``{"BizToken", "RuleId", "InfoType": "0"}`` answers
-  ``{"Response": {"Text": {"ErrCode", "ErrMsg", "IdCard", "Name", ...}}}``.
-  ``ErrCode`` null means the doctor has not finished; ``0`` is success, anything
-  else a failed check with ``ErrMsg`` as reason. Success only counts as a match
-  when ``Text.IdCard`` and ``Text.Name`` are the doctor's own, so a face check
-  done for somebody else (another BizToken) cannot confirm this doctor.
-* Any failure is ``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}``.
-
-Requests are signed with TC3-HMAC-SHA256 (:func:`tc3_authorization`)::
-
-    canonical_request = "POST\\n/\\n\\n"
-        "content-type:application/json; charset=utf-8\\nhost:<host>\\n\\n"
-        "content-type;host\\n" + hex(SHA256(body))
-    string_to_sign = "TC3-HMAC-SHA256\\n<timestamp>\\n<date>/faceid/tc3_request\\n"
-        + hex(SHA256(canonical_request))
-    k = HMAC("TC3" + secret_key, date); k = HMAC(k, "faceid")
-    k = HMAC(k, "tc3_request"); signature = hex(HMAC(k, string_to_sign))
-    Authorization: TC3-HMAC-SHA256 Credential=<secret_id>/<date>/faceid/tc3_request,
-        SignedHeaders=content-type;host, Signature=<signature>
-
-with ``date`` the UTC date (``YYYY-MM-DD``) of ``timestamp`` (Unix seconds, also sent
-as ``X-TC-Timestamp``), next to ``X-TC-Action``, ``X-TC-Version`` and
-``X-TC-Region``. Pure Python: no Tencent SDK.
-"""
+"""Tencent Cloud FaceID (慧眼) H5: DetectAuth / GetDetectInfoEnhanced, signed with
+TC3-HMAC-SHA256."""
 
 from __future__ import annotations
 
@@ -58,37 +8,23 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-from his_portal.errors import ConfigError, HisError
-
-__all__ = [
-    "DEMO_FACE_OK",
-    "DemoFaceCheckProvider",
-    "FaceCheckError",
-    "FaceCheckProvider",
-    "FaceConfigError",
-    "FaceResult",
-    "FaceSession",
-    "TencentFaceIdProvider",
-    "make_face_provider",
-    "tc3_authorization",
-]
-
-#: The evidence the demo phone page sends for 模拟人脸核验通过.
-DEMO_FACE_OK = "demo-face-ok"
-DEMO_REF_PREFIX = "demo-"
-MAX_REF_LENGTH = 128
-
-MATCHED_MESSAGE = "人脸核验通过"
-MISMATCH_MESSAGE = "人脸核验未通过"
-UNFINISHED_MESSAGE = "人脸核验尚未完成"
-OTHER_PERSON_MESSAGE = "人脸核验未通过：核验的身份与本人不一致"
+from his_portal.adapters.face.base import (
+    MATCHED_MESSAGE,
+    MAX_REF_LENGTH,
+    MISMATCH_MESSAGE,
+    OTHER_PERSON_MESSAGE,
+    UNFINISHED_MESSAGE,
+    FaceCheckError,
+    FaceConfigError,
+    FaceResult,
+    FaceSession,
+)
 
 TENCENT_ENDPOINT = "https://faceid.tencentcloudapi.com"
 TENCENT_SERVICE = "faceid"
@@ -122,95 +58,6 @@ TENCENT_ERRORS: tuple[tuple[str, str], ...] = (
     ("InternalError", MSG_UNAVAILABLE),
     ("ServiceUnavailable", MSG_UNAVAILABLE),
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaceSession:
-    """A face-check transaction the phone is about to run."""
-
-    ref: str  # the provider's transaction id (Tencent: BizToken); <= 128 chars
-    url: str  # where the phone goes to do the check; "" = simulated (demo only)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaceResult:
-    """A provider's definite answer."""
-
-    matched: bool
-    reference: str  # provider transaction id for the audit log
-    message: str  # Chinese, shown on the phone
-
-
-class FaceCheckError(HisError):
-    """The provider could not answer; ``message`` is Chinese for the doctor."""
-
-    def __init__(self, message: str, *, reference: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.reference = reference  # the provider's request id, if it answered
-
-
-class FaceConfigError(ConfigError):
-    """The face-check settings are unusable; ``message`` is one line of Chinese."""
-
-
-class FaceCheckProvider(Protocol):
-    """Anything that can run a face check for a verified identity."""
-
-    name: str
-    demo: bool  # True only for the demo provider (the phone page simulates it)
-
-    def begin(self, *, name: str, id_number: str, return_url: str) -> FaceSession:
-        """Open a face-check transaction.
-
-        Args:
-            name: The doctor's verified real name.
-            id_number: The full, verified ID number.
-            return_url: Where the provider sends the phone back when done.
-
-        Raises:
-            FaceCheckError: The provider could not open the transaction.
-        """
-        ...
-
-    def result(
-        self, *, ref: str, name: str, id_number: str, evidence: str = ""
-    ) -> FaceResult:
-        """Ask what transaction ``ref`` found, for this identity only.
-
-        Args:
-            ref: :attr:`FaceSession.ref` from :meth:`begin`.
-            name: The doctor's verified real name.
-            id_number: The full, verified ID number.
-            evidence: What the phone sent (demo only; real providers ignore it).
-
-        Raises:
-            FaceCheckError: The provider could not give a definite answer.
-        """
-        ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoFaceCheckProvider:
-    """Offline provider: the phone page simulates the check (see module docstring).
-
-    Matched exactly when ``evidence == DEMO_FACE_OK`` for a ``ref`` it issued.
-    """
-
-    name: str = field(default="demo", init=False)
-    demo: bool = field(default=True, init=False)
-
-    def begin(self, *, name: str, id_number: str, return_url: str) -> FaceSession:
-        """Issue a demo transaction id; there is no page to visit."""
-        return FaceSession(ref=f"{DEMO_REF_PREFIX}{uuid.uuid4().hex}", url="")
-
-    def result(
-        self, *, ref: str, name: str, id_number: str, evidence: str = ""
-    ) -> FaceResult:
-        """Match the demo evidence; anything else is not matched."""
-        if evidence == DEMO_FACE_OK and ref.startswith(DEMO_REF_PREFIX):
-            return FaceResult(matched=True, reference=ref, message=MATCHED_MESSAGE)
-        return FaceResult(matched=False, reference=ref, message=MISMATCH_MESSAGE)
 
 
 def _hmac256(key: bytes, message: str) -> bytes:
@@ -485,36 +332,3 @@ class TencentFaceIdProvider:
             raise FaceCheckError(MSG_UNRECOGNISED)
         answer["RequestId"] = reference
         return answer
-
-
-def make_face_provider(kind: str, **config: str | float) -> FaceCheckProvider | None:
-    """Build the provider named by settings.
-
-    Args:
-        kind: ``"demo"`` (simulated on the phone page), ``"tencent"`` or ``"none"``.
-        **config: :class:`TencentFaceIdProvider` fields (``secret_id``,
-            ``secret_key``, ``rule_id``, ``endpoint``, ``region``, ``timeout``),
-            e.g. ``**dict(settings.face_config)``; ignored for ``demo``.
-
-    Returns:
-        The provider, or ``None`` for ``"none"`` (方式2 is not offered).
-
-    Raises:
-        FaceConfigError: Unknown kind, or ``tencent`` with missing settings.
-    """
-    if kind == "demo":
-        return DemoFaceCheckProvider()
-    if kind == "tencent":
-        known = set(TencentFaceIdProvider.__dataclass_fields__) - {"name", "demo"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise FaceConfigError(f"腾讯云人脸核身配置项未知：{'、'.join(unknown)}")
-        if "timeout" in config:
-            try:
-                config["timeout"] = float(config["timeout"])
-            except ValueError as exc:
-                raise FaceConfigError("人脸核身服务超时时间应为秒数") from exc
-        return TencentFaceIdProvider(**config)
-    if kind == "none":
-        return None
-    raise FaceConfigError(f"未知的人脸核身方式：{kind!r}（应为 demo、tencent 或 none）")
