@@ -288,7 +288,7 @@ def test_an_address_is_throttled_across_login_ids_before_argon2(demo, monkeypatc
 
     attempts, events = count_rows(demo, LoginAttempt), count_rows(demo, AuditEvent)
     with monkeypatch.context() as patch:
-        patch.setattr(auth, "_hasher", NoArgon2())
+        patch.setattr(auth.login, "_hasher", NoArgon2())
         for login_id in (DOCTOR, "nobody@8112"):
             with pytest.raises(auth.AuthError, match="登录尝试过于频繁"):
                 login(demo, login_id=login_id, now=last + timedelta(minutes=14))
