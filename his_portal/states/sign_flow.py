@@ -9,43 +9,24 @@ database, which records a confirmation covers and whether its step may run.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 
-import qrcode
 import reflex as rx
 
 from his_portal import db, deps
 from his_portal.errors import HisError
-from his_portal.models import Role, utcnow
+from his_portal.models import Role
 from his_portal.services.audit import Actor
 from his_portal.services.signing import batch as sign_batch
-from his_portal.services.signing import records as record_signing
 from his_portal.services.signing.records import SignOutcome
 from his_portal.services.willingness import core as willingness
 from his_portal.services.willingness import qr as willingness_qr
 from his_portal.services.willingness import sms as willingness_sms
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
+from his_portal.states import sign_work
 from his_portal.states.workbench import WorkbenchState
 
 STOPPED = "已停止，未签署"
-
-
-def _png_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
-
-
-def _qr_url(text: str) -> str:
-    out = io.BytesIO()
-    qrcode.make(text, box_size=6, border=2).save(out, format="PNG")
-    return _png_url(out.getvalue())
-
-
-def render_preview_png(args: dict) -> bytes:
-    """In a worker thread: one preview through the service's checks."""
-    with db.session() as session:
-        return sign_batch.preview_png(session, **args)
 
 
 class SignFlowState(AuthState):
@@ -213,7 +194,7 @@ class SignFlowState(AuthState):
             self.message = exc.message
             return None
         self.qr_image, self.message = (
-            _qr_url(issued.url),
+            sign_work.qr_url(issued.url),
             "请用手机微信扫码，在手机上完成人脸识别",
         )
         return SignFlowState.watch_qr
@@ -290,14 +271,14 @@ class SignFlowState(AuthState):
             self._preview_ticket += 1
             ticket = self._preview_ticket
         try:
-            png = await asyncio.to_thread(render_preview_png, args)
+            png = await asyncio.to_thread(sign_work.render_preview_png, args)
         except HisError as exc:
             yield rx.toast.error(exc.message)
             return
         async with self:
             if ticket == self._preview_ticket and self.step == "sign":
                 self.index, self.seal_choice = index, seal_choice
-                self.preview = _png_url(png)
+                self.preview = sign_work.png_url(png)
 
     @rx.event
     def choose_seal(self, value: str | list[str]):
@@ -370,31 +351,10 @@ class SignFlowState(AuthState):
         yield WorkbenchState.after_signing
 
     async def _run(self, user, actor: Actor, token: str, confirmation_id: int) -> None:
-        settings, secret = get_settings(), deps.willingness_secret()
-
-        def claim():
-            with db.session() as session:
-                plan = sign_batch.claim(
-                    session,
-                    user=user,
-                    confirmation_id=confirmation_id,
-                    session_token=token,
-                    secret=secret,
-                )
-                try:
-                    kit = record_signing.load_signer(
-                        session=session,
-                        user=user,
-                        kek=deps.kek(),
-                        now=utcnow(),
-                        tsa_url=settings.tsa_url,
-                    )
-                except HisError as exc:
-                    return plan, None, exc.message
-                return plan, kit, ""
-
         try:
-            plan, kit, refusal = await asyncio.to_thread(claim)
+            plan, kit, refusal = await asyncio.to_thread(
+                sign_work.claim_batch, user, confirmation_id, token
+            )
         except HisError as exc:
             async with self:
                 self.message = exc.message
@@ -404,37 +364,17 @@ class SignFlowState(AuthState):
             async with self:
                 stop = self.cancel_requested
             if stop or kit is None:
-                outcome = SignOutcome(
-                    record_id, "", "", False, STOPPED if stop else refusal
-                )
+                reason = STOPPED if stop else refusal
+                outcome = SignOutcome(record_id, "", "", False, reason)
             else:
                 outcome = await asyncio.to_thread(
-                    self._sign_one, plan, kit, record_id, settings, actor
+                    sign_work.sign_one, plan, kit, record_id, actor
                 )
             outcomes.append(outcome)
             async with self:
                 self.done = number + 1
                 self.results.append(self._result_row(number, outcome))
-
-        def finish():
-            with db.session() as session:
-                sign_batch.finish(session, plan=plan, outcomes=outcomes, actor=actor)
-
-        await asyncio.to_thread(finish)
-
-    @staticmethod
-    def _sign_one(plan, kit, record_id: int, settings, actor: Actor) -> SignOutcome:
-        with db.session() as session:
-            return sign_batch.sign_one(
-                session,
-                plan=plan,
-                kit=kit,
-                record_id=record_id,
-                data_dir=settings.data_dir,
-                amend_days=settings.amend_days,
-                zone=clinic_zone(),
-                actor=actor,
-            )
+        await asyncio.to_thread(sign_work.finish_batch, plan, outcomes, actor)
 
     def _result_row(self, number: int, outcome: SignOutcome) -> dict[str, str]:
         label = f"{outcome.patient_name} {outcome.record_no}".strip()

@@ -15,6 +15,7 @@ from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import mac_key
 from his_portal.services.seals import store as seals
 from his_portal.services.willingness import core as w
+from his_portal.services.willingness.cancel import cancel_open
 from tests.conftest import NOW, user_by_login
 from tests.services.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
 from tests.services.willingness_helpers import (
@@ -199,7 +200,7 @@ def test_cancel_open_on_revocation(db):
     pending, confirmed = begin(db), confirmed_by_sms(db)
     used = confirmed_by_sms(db, now=NOW + timedelta(minutes=1))
     consume(db, used, now=NOW + timedelta(minutes=1))
-    assert w.cancel_open(db, user_id=doctor(db).id, now=NOW) == 2
+    assert cancel_open(db, user_id=doctor(db).id, now=NOW) == 2
     db.commit()  # joins the caller's transaction
     assert row(db, pending).status == "cancelled"
     assert row(db, confirmed).status == "cancelled"

@@ -11,7 +11,8 @@ from his_portal import db, routes
 from his_portal.models import MedicalRecord, Patient, SmsMessage
 from his_portal.pages.workbench import WorkbenchState
 from his_portal.services.willingness.core import WillingnessError
-from his_portal.states.sign_flow import SignFlowState, render_preview_png
+from his_portal.states.sign_flow import SignFlowState
+from his_portal.states.sign_work import render_preview_png
 from tests.state.test_states import make, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")

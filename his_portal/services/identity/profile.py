@@ -24,7 +24,7 @@ from his_portal.services.auth import CurrentUser
 from his_portal.services.identity import idcard
 from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import decrypt_field, encrypt_field
-from his_portal.services.willingness.core import cancel_open
+from his_portal.services.willingness.cancel import cancel_open
 
 __all__ = [
     "ID_PURPOSE",

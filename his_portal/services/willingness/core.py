@@ -27,7 +27,7 @@ the rowcount says who won (two ``consume`` calls cannot both succeed). No databa
 lock is held while an SMS gateway or face provider is called.
 
 Public functions commit (a counted attempt or a logged refusal must survive the
-refusal), except :func:`cancel_open`, which joins the caller's transaction.
+refusal), except :func:`.cancel.cancel_open`, which joins the caller's transaction.
 
 Internal, for willingness_sms / willingness_qr (not in ``__all__``): ``mac``,
 ``audit``, ``refuse``, ``profile_of``, ``signer``, ``load``, ``require_pending``,
@@ -69,7 +69,6 @@ __all__ = [
     "ConfirmationView",
     "Started",
     "WillingnessError",
-    "cancel_open",
     "confirmation_status",
     "consume",
     "record_ids_of",
@@ -172,7 +171,7 @@ def refuse(
 
 
 def profile_of(session: Session, user_id: int) -> DoctorProfile | None:
-    # Not identity.find_profile: identity imports this module (cancel_open).
+    # Not identity.find_profile: identity imports willingness (cancel_open).
     query = select(DoctorProfile).where(DoctorProfile.user_id == user_id)
     return session.exec(query).first()
 
@@ -387,34 +386,3 @@ def consume(
 def record_ids_of(row: Confirmation) -> tuple[int, ...]:
     """The records a confirmation covers, in id order."""
     return tuple(int(i) for i in row.record_ids.split(",") if i)
-
-
-def cancel_open(
-    session: Session,
-    *,
-    user_id: int,
-    actor: Actor | None = None,
-    now: datetime | None = None,
-) -> int:
-    """Cancel the doctor's pending and confirmed-unused confirmations (实名认证
-    ended). Joins the caller's transaction: does not commit.
-
-    Returns:
-        How many were cancelled.
-    """
-    query = (
-        Confirmation.__table__.update()
-        .where(
-            _T.user_id == user_id,
-            _T.status.in_(("pending", "confirmed")),
-            _T.used_at.is_(None),
-        )
-        .values(status="cancelled", code_hash="", qr_token_hash="")
-    )
-    count = session.execute(query).rowcount
-    if count:
-        at = (now or utcnow()).isoformat()
-        actor = actor or Actor(user_id=user_id)
-        target = f"user:{user_id}"
-        audit(session, actor, "willingness.cancelled", target, count=count, at=at)
-    return count
