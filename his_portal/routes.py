@@ -35,3 +35,7 @@ HOME_BY_ROLE: dict[str, str] = {
 def search_url(text: str) -> str:
     """The header search's result page for ``text``."""
     return f"{SEARCH}?q={quote(text)}"
+
+
+#: How each role is named in the UI.
+ROLE_LABELS = {"doctor": "医生", "manager": "门诊管理者", "admin": "系统管理员"}

@@ -12,6 +12,7 @@ import reflex as rx
 from his_portal import db, routes
 from his_portal.models import Role
 from his_portal.services import auth
+from his_portal.services.audit import Actor
 from his_portal.settings import get_settings
 
 
@@ -26,6 +27,11 @@ class AuthState(rx.State):
 
     def _client(self) -> tuple[str, str]:
         return self.router.session.client_ip, self.router.headers.user_agent
+
+    def _actor(self, user: auth.CurrentUser) -> Actor:
+        """``user`` acting from this browser, for the audit log."""
+        ip, agent = self._client()
+        return Actor(user.id, user.login_id, ip, agent)
 
     def _current_user(self) -> auth.CurrentUser | None:
         with db.session() as session:
@@ -50,9 +56,7 @@ class AuthState(rx.State):
 
     @rx.var
     def role_label(self) -> str:
-        return {"doctor": "医生", "manager": "门诊管理者", "admin": "系统管理员"}.get(
-            self.user_role, ""
-        )
+        return routes.ROLE_LABELS.get(self.user_role, "")
 
     @rx.event
     def guard(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from his_portal import db, deps
+from his_portal import db, deps, routes
 from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.services import auth
@@ -16,7 +16,6 @@ from his_portal.state import AuthState
 from his_portal.template import template
 
 COLUMNS = ("账号", "姓名", "角色", "分院", "状态", "操作")
-ROLE_LABELS = {"doctor": "医生", "manager": "门诊管理者", "admin": "系统管理员"}
 
 
 REVIEW_COLUMNS = (
@@ -101,7 +100,7 @@ def _row(row: rx.Var[auth.AccountRow]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(row.login_id),
         rx.table.cell(row.display_name),
-        rx.table.cell(rx.Var.create(ROLE_LABELS).get(row.role, "")),
+        rx.table.cell(rx.Var.create(routes.ROLE_LABELS).get(row.role, "")),
         rx.table.cell(row.clinic_name),
         rx.table.cell(
             rx.cond(

@@ -13,7 +13,6 @@ import reflex as rx
 from his_portal import db, deps
 from his_portal.errors import HisError
 from his_portal.models import Role
-from his_portal.services.audit import Actor
 from his_portal.services.identity import profile as identity
 from his_portal.services.identity import verification
 from his_portal.services.pki import authority as pki
@@ -55,10 +54,6 @@ class ProfileState(AuthState):
     def set_field(self, name: str, value: str):
         self.form[name] = value
         self.errors.pop(name, None)
-
-    def _actor(self, user) -> Actor:
-        ip, agent = self._client()
-        return Actor(user.id, user.login_id, ip, agent)
 
     def _show_profile(self, view: identity.ProfileView) -> None:
         self.form = {

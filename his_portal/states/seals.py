@@ -19,7 +19,6 @@ import reflex as rx
 from his_portal import db
 from his_portal.errors import HisError
 from his_portal.models import Role
-from his_portal.services.audit import Actor
 from his_portal.services.identity import profile as identity
 from his_portal.services.pki import certificates
 from his_portal.services.seals import image as seal_image
@@ -89,10 +88,6 @@ class SealState(AuthState):
     _result: bytes = b""
     _source: str = "photo"
     INK_CHOICES: ClassVar[dict[str, str]] = INK_LABELS
-
-    def _actor(self, user) -> Actor:
-        ip, agent = self._client()
-        return Actor(user.id, user.login_id, ip, agent)
 
     def _refresh(self, user) -> None:
         settings = get_settings()

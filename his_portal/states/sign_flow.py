@@ -54,10 +54,6 @@ class SignFlowState(AuthState):
     _batch_running: bool = False
     _preview_ticket: int = 0  # only the newest requested preview is shown
 
-    def _actor(self, user) -> Actor:
-        ip, agent = self._client()
-        return Actor(user.id, user.login_id, ip, agent)
-
     def _bound(self, step, user, **extra):
         """Call a 意愿校验 step bound to this confirmation, doctor and login session."""
         with db.session() as session:

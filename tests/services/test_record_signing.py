@@ -172,15 +172,15 @@ def test_a_crash_mid_batch_leaves_each_record_signed_or_untouched(
     second = record_of(ready, "P120111190005083")
     signer = kit(ready)
     assert sign(ready, first.id, tmp_path, signer=signer).ok
-    real_write = record_signing._write_private
+    real_write = record_signing.write_private
 
     def crash(path: Path, data: bytes) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(record_signing, "_write_private", crash)
+    monkeypatch.setattr(record_signing, "write_private", crash)
     with pytest.raises(OSError):
         sign(ready, second.id, tmp_path, signer=signer)
-    monkeypatch.setattr(record_signing, "_write_private", real_write)
+    monkeypatch.setattr(record_signing, "write_private", real_write)
     ready.rollback()
     ready.refresh(second)
     assert (second.sign_status, second.lock_status, second.signed_at) == (

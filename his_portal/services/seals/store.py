@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
 from his_portal.services.identity.profile import find_profile, require_doctor
 from his_portal.services.pki import certificates
+from his_portal.services.private_files import write_private
 from his_portal.settings import PROJECT_ROOT
 
 __all__ = [
@@ -78,15 +78,8 @@ def _checked_png(png: bytes) -> Image.Image:
 
 
 def _write_private(directory: Path, data: bytes) -> str:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = f"{uuid.uuid4().hex}.png"
-    tmp = directory / f".{name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, directory / name)
+    write_private(directory / name, data)
     return name
 
 

@@ -9,7 +9,6 @@ each call re-checks the record and the signer at the moment it signs.
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from his_portal.services.identity.profile import find_profile, require_doctor
 from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import decrypt_private_key
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
+from his_portal.services.private_files import write_private
 from his_portal.services.seals import store as seals
 from his_portal.services.signing.pades import SigningError, SigningOptions, sign_pdf
 from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
@@ -166,23 +166,6 @@ def record_document(
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write, flush and fsync before the database says the record is signed."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _signer_refusal(session: Session, kit: SignerKit, now: datetime) -> str:
     """Why the signer may no longer sign right now ("" if they may)."""
     profile = find_profile(session, kit.user.id)
@@ -286,7 +269,7 @@ def sign_record(
     digest = hashlib.sha256(signed).hexdigest()
     file_name = f"{record_id}/v{version}-{uuid.uuid4().hex}.pdf"
     path = data_dir / "signed" / file_name
-    _write_private(path, signed)
+    write_private(path, signed)
     amend_until = now + timedelta(days=amend_days)
     table = MedicalRecord.__table__
     claimed = session.execute(
