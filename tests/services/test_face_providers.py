@@ -470,12 +470,14 @@ def test_result_failed_check_gives_the_reason(tencent, code, reason):
 def test_result_failed_check_without_reason_gives_the_code(tencent):
     answer = result(tencent, script(text(2004, None, *ZHENG)))
     assert (answer.matched, answer.message) == (False, "人脸核验未通过（代码 2004）")
+    assert answer.finished  # a verdict: it counts as a failed attempt
 
 
 def test_result_not_finished(tencent):
     for response in (text(None, None, "", ""), {"Text": None}, {}):
         answer = result(tencent, script(response))
         assert (answer.matched, answer.message) == (False, "人脸核验尚未完成")
+        assert not answer.finished
 
 
 @pytest.mark.parametrize("code", [False, {"x": 0}, [0], 0.0])

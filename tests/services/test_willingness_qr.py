@@ -238,6 +238,25 @@ def test_the_provider_checks_the_verified_identity_and_the_stored_transaction(db
     assert spy.asked == {"ref": "biz-token-1", "name": "郑程", "id": full}
 
 
+class UnfinishedFace(DemoFaceCheckProvider):
+    def result(self, *, ref, name, id_number, evidence=""):
+        return FaceResult(
+            matched=False, reference=ref, message="人脸核验尚未完成", finished=False
+        )
+
+
+def test_an_unfinished_face_check_spends_no_attempt(db):
+    """The phone coming back (or reloading) before the check ends is no failure."""
+    started = begin(db, "qr")
+    token = qr_token(db, started)
+    start_face(db, token)
+    for _ in range(w.MAX_ATTEMPTS + 1):
+        with pytest.raises(w.WillingnessError, match="人脸核验尚未完成"):
+            result(db, token, provider=UnfinishedFace())
+    assert (row(db, started).attempts, row(db, started).status) == (0, "pending")
+    assert result(db, token).status == "confirmed"
+
+
 def test_the_result_needs_a_started_face_check(db):
     started = begin(db, "qr")
     token = qr_token(db, started)

@@ -33,6 +33,7 @@ class FaceResult:
     matched: bool
     reference: str  # provider transaction id for the audit log
     message: str  # Chinese, shown on the phone
+    finished: bool = True  # False: the person has not completed the check yet
 
 
 class FaceCheckError(HisError):

@@ -240,12 +240,16 @@ class TencentFaceIdProvider:
         )
         text = answer.get("Text")
         if text is None:
-            return FaceResult(matched=False, reference=ref, message=UNFINISHED_MESSAGE)
+            return FaceResult(
+                matched=False, reference=ref, message=UNFINISHED_MESSAGE, finished=False
+            )
         if not isinstance(text, dict):
             raise FaceCheckError(MSG_UNRECOGNISED, reference=answer["RequestId"])
         code = text.get("ErrCode")
         if code is None:
-            return FaceResult(matched=False, reference=ref, message=UNFINISHED_MESSAGE)
+            return FaceResult(
+                matched=False, reference=ref, message=UNFINISHED_MESSAGE, finished=False
+            )
         # bool is an int in Python: ``False`` must not pass for ``0``.
         if isinstance(code, bool) or not isinstance(code, int | str):
             raise FaceCheckError(MSG_UNRECOGNISED, reference=answer["RequestId"])

@@ -231,6 +231,15 @@ def begin_face(
     return started.url
 
 
+def _give_back(
+    session: Session, actor: Actor, row: Confirmation, action: str, provider: str
+) -> None:
+    """Undo the attempt counted for a face check that gave no verdict (commits)."""
+    update(session, row, _T.attempts > 0, attempts=_T.attempts - 1)
+    audit(session, actor, action, row.id, provider=provider)
+    session.commit()
+
+
 def confirm_qr(
     session: Session,
     *,
@@ -268,10 +277,11 @@ def confirm_qr(
             ref=ref, name=name, id_number=id_number, evidence=str(evidence)[:64]
         )
     except FaceCheckError as exc:  # no answer: the attempt is given back
-        update(session, row, _T.attempts > 0, attempts=_T.attempts - 1)
-        audit(session, actor, "willingness.face_error", row.id, provider=face.name)
-        session.commit()
+        _give_back(session, actor, row, "willingness.face_error", face.name)
         raise WillingnessError(exc.message) from exc
+    if not result.finished:  # e.g. the phone came back early: not a failure
+        _give_back(session, actor, row, "willingness.face_unfinished", face.name)
+        raise WillingnessError(result.message)
     if not result.matched:
         raise wrong(session, actor, row, "face_mismatch", result.message)
     same = (_T.qr_token_hash == token_hash, _T.face_ref == ref)
