@@ -25,7 +25,6 @@ import sys
 from datetime import datetime
 
 from his_portal import db, deps
-from his_portal.adapters.tsa_client import HttpTimestampSource, TimestampSource
 from his_portal.demo.data import load_demo_data
 from his_portal.errors import HisError
 from his_portal.preflight import PreflightError
@@ -35,7 +34,6 @@ from his_portal.services.audit import (
     Actor,
     AuditError,
     anchor_head,
-    clinic_tsa,
     verify_chain,
 )
 from his_portal.services.pki.certificates import ensure_authority
@@ -114,15 +112,9 @@ def verify_audit() -> int:
 
 
 def anchor_audit() -> int:
-    settings = get_settings()
     try:
         with db.session() as session:
-            tsa: TimestampSource
-            if settings.tsa_url:
-                tsa = HttpTimestampSource(url=settings.tsa_url)
-            else:
-                tsa = clinic_tsa(session, deps.kek())
-            anchor = anchor_head(session=session, tsa=tsa)
+            anchor = anchor_head(session=session, tsa=deps.audit_tsa(session))
             session.commit()
             if anchor is not None:
                 session.refresh(anchor)

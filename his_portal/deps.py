@@ -8,7 +8,8 @@ from his_portal import routes
 from his_portal.adapters.face import FaceCheckProvider, make_face_provider
 from his_portal.adapters.identity_check import IdentityProvider, make_identity_provider
 from his_portal.adapters.sms import SmsProvider, make_sms_provider
-from his_portal.services.audit import Actor
+from his_portal.adapters.tsa_client import HttpTimestampSource, TimestampSource
+from his_portal.services.audit import Actor, clinic_tsa
 from his_portal.services.identity.verification import IssueContext
 from his_portal.services.pki.keyvault import load_or_create_kek, mac_key
 from his_portal.settings import get_settings
@@ -66,3 +67,9 @@ def file_ticket_key() -> bytes:
     """The key for single-use signed-file links (``services.file_tickets``),
     derived from the KEK."""
     return mac_key(kek(), "file-ticket")
+
+
+def audit_tsa(session) -> TimestampSource:
+    """The TSA that anchors the audit head: ``HIS_TSA_URL``'s, else the clinic's own."""
+    url = get_settings().tsa_url
+    return HttpTimestampSource(url=url) if url else clinic_tsa(session, kek())

@@ -10,7 +10,6 @@ import asyncio
 import logging
 
 from his_portal import db, deps
-from his_portal.adapters.tsa_client import HttpTimestampSource
 from his_portal.services import audit, file_tickets
 from his_portal.services.signing import records as record_signing
 from his_portal.settings import get_settings
@@ -25,10 +24,7 @@ def run_once() -> tuple[bool, int]:
     """One round: (whether the head was anchored, how many orphans were removed)."""
     settings = get_settings()
     with db.session() as session:
-        if settings.tsa_url:
-            tsa = HttpTimestampSource(url=settings.tsa_url)
-        else:
-            tsa = audit.clinic_tsa(session, deps.kek())
+        tsa = deps.audit_tsa(session)
         anchored = audit.anchor_head(session=session, tsa=tsa) is not None
         session.commit()
         swept = record_signing.sweep_orphans(
