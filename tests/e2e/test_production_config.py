@@ -40,7 +40,7 @@ from tests.e2e.fakes import (
     E2ETencent,
 )
 from tests.e2e.test_auth_journeys import BAD_CREDENTIALS, login, refused, url_path
-from tests.e2e.test_signing_journey import qr_target, row
+from tests.e2e.test_signing_journey import qr_target, ready_to_sign, row
 from tests.services.test_face_providers import RULE_ID
 
 expect.set_options(timeout=15_000)
@@ -110,30 +110,6 @@ def record_status(db_url: str, record_no: str) -> str:
         "ON p.id = r.patient_id WHERE p.record_no = :no",
         no=record_no,
     )
-
-
-def ready_to_sign(page: Page) -> None:
-    """The seeded doctor: profile, 实名认证 and 电子签名 on (whatever earlier tests
-    left); the same steps as test_signing_journey.ready_to_sign, for this doctor."""
-    page.get_by_role("link", name="个人中心").click()
-    page.get_by_label("* 证件号码:").fill(DOCTOR_ID)
-    page.get_by_label("* 联系手机:").fill(DOCTOR_MOBILE)
-    page.get_by_role("button", name="保存").click()
-    expect(page.get_by_label("* 证件号码:")).to_have_attribute(
-        "placeholder", re.compile("已保存")
-    )
-    page.get_by_role("tab", name="实名认证").click()
-    verify = page.get_by_role("button", name="一键实名认证")
-    if verify.is_visible():
-        verify.click()
-    expect(page.get_by_text("通过", exact=True)).to_be_visible()
-    page.get_by_role("tab", name="个性设置").click()
-    switch = page.get_by_role("switch")
-    if switch.get_attribute("aria-checked") != "true":
-        switch.click()
-    expect(switch).to_have_attribute("aria-checked", "true")
-    page.get_by_role("link", name="医生工作").click()
-    expect(page.get_by_role("main").get_by_text("电子签名已开启")).to_be_visible()
 
 
 def page_with_text(context: BrowserContext, text: str, timeout: float = 20) -> Page:
@@ -257,7 +233,7 @@ def test_no_demo_accounts_and_no_sms_outbox(page: Page):
 
 def test_signing_with_an_sms_code_from_aliyun(page: Page, prod_url, prod_db_url):
     login(page, DOCTOR_LOGIN, "/workbench", PASSWORD)
-    ready_to_sign(page)
+    ready_to_sign(page, DOCTOR_ID, DOCTOR_MOBILE)
     patient = SMS_RECORD
     label = f"{patient.name} {patient.record_no}"
     page.get_by_role("checkbox", name=f"选择 {label}").click()
@@ -328,7 +304,7 @@ def test_signing_through_the_qr_code_and_tencent_face_check(
     page: Page, prod_context, prod_url, prod_db_url
 ):
     login(page, DOCTOR_LOGIN, "/workbench", PASSWORD)
-    ready_to_sign(page)
+    ready_to_sign(page, DOCTOR_ID, DOCTOR_MOBILE)
     patient = QR_RECORD
     phone = open_qr_on_the_phone(page, prod_context, patient)
     [mobile] = phone.pages
@@ -375,7 +351,7 @@ def test_a_face_check_of_another_person_is_refused(
     page: Page, prod_context, prod_db_url
 ):
     login(page, DOCTOR_LOGIN, "/workbench", PASSWORD)
-    ready_to_sign(page)
+    ready_to_sign(page, DOCTOR_ID, DOCTOR_MOBILE)
     patient = UNSIGNED_RECORD
     phone = open_qr_on_the_phone(page, prod_context, patient)
     [mobile] = phone.pages

@@ -22,11 +22,14 @@ ZHENG_ID = "310101198503120014"
 GUO, GUO_NO = "郭少青", "P120111190005083"
 
 
-def ready_to_sign(page: Page) -> None:
-    """郑程: profile, 实名认证 and 电子签名 on (whatever earlier tests left)."""
+def ready_to_sign(
+    page: Page, id_number: str = ZHENG_ID, mobile: str = "13800138000"
+) -> None:
+    """A doctor (郑程 by default): profile, 实名认证 and 电子签名 on (whatever earlier
+    tests left)."""
     page.get_by_role("link", name="个人中心").click()
-    page.get_by_label("* 证件号码:").fill(ZHENG_ID)
-    page.get_by_label("* 联系手机:").fill("13800138000")
+    page.get_by_label("* 证件号码:").fill(id_number)
+    page.get_by_label("* 联系手机:").fill(mobile)
     page.get_by_role("button", name="保存").click()
     expect(page.get_by_label("* 证件号码:")).to_have_attribute(
         "placeholder", re.compile("已保存")
