@@ -69,6 +69,11 @@ class User(Table, table=True):
     password_hash: str = Field(max_length=255)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # A manager who sees every 分院 of the chain (otherwise only their own clinic).
+    chain_wide: bool = False
+    # Set by an administrator's password reset: the next login must choose a new one.
+    must_change_password: bool = False
+    password_changed_at: datetime | None = None
 
 
 class UserSession(Table, table=True):
@@ -321,6 +326,8 @@ class SignedDocument(Table, table=True):
     signer_id: int = Field(foreign_key="user.id")
     signed_at: datetime
     superseded_at: datetime | None = None
+    # The short public id in the PDF footer's verification URL (/verify/<id>).
+    verify_id: str | None = Field(default=None, unique=True, max_length=24)
 
 
 class Appointment(Table, table=True):
@@ -347,3 +354,43 @@ class FileTicket(Table, table=True):
     path: str = Field(max_length=255)
     expires_at: datetime
     used_at: datetime | None = None
+
+
+class Notification(Table, table=True):
+    """签名状态通知: one message to one user. ``dedup_key`` makes a periodic job's
+    notice (a record past its deadline, a certificate about to expire) appear once."""
+
+    __table_args__ = (sa.Index("ix_notification_user_read", "user_id", "read_at"),)
+
+    user_id: int = Field(foreign_key="user.id")
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=100)
+    body: str = Field(default="", max_length=500)
+    record_id: int | None = Field(default=None, foreign_key="medicalrecord.id")
+    sender_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    read_at: datetime | None = None
+    dedup_key: str | None = Field(default=None, unique=True, max_length=128)
+
+
+class JobRun(Table, table=True):
+    """A periodic job's lease: whichever worker moves ``due_at`` forward runs it, so
+    the job runs once per interval however many workers the app has."""
+
+    name: str = Field(unique=True, max_length=64)
+    due_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    owner: str = Field(default="", max_length=64)
+    result: str = Field(default="", max_length=2000)
+
+
+class IntegrityReport(Table, table=True):
+    """One run of the integrity check: every stored signed PDF and the audit chain."""
+
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    documents_checked: int = 0
+    documents_failed: int = 0
+    audit_ok: bool = False
+    detail: str = ""  # JSON: failures (record, version, reason) and the chain result

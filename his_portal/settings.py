@@ -103,6 +103,8 @@ class Settings:
             ``tencent`` (Tencent Cloud FaceID 慧眼 H5) or ``none`` (方式2 not offered).
         face_config: The Tencent provider's fields (``HIS_FACE_<FIELD>`` variables).
         idle_minutes: A login session ends after this long without activity.
+        sign_deadline_hours: A record still unsigned this long after the visit is
+            超期未签 (dashboards, notifications).
     """
 
     data_dir: Path
@@ -129,6 +131,7 @@ class Settings:
     face_provider: str = "demo"
     face_config: tuple[tuple[str, str], ...] = ()
     idle_minutes: int = 30
+    sign_deadline_hours: int = 24
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -197,6 +200,9 @@ class Settings:
                 env.get("HIS_IDLE_MINUTES", "30"), "HIS_IDLE_MINUTES"
             ),
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
+            sign_deadline_hours=_positive_int(
+                env.get("HIS_SIGN_DEADLINE_HOURS", "24"), "HIS_SIGN_DEADLINE_HOURS"
+            ),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
         )
 
