@@ -22,7 +22,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from his_portal import db, models
 from his_portal.demo.data import load_demo_data
 from his_portal.services import audit
-from his_portal.services.auth import CurrentUser, resolve_session
+from his_portal.services.auth import CurrentUser, resolve_session, view_of
 from his_portal.services.pki.keyvault import mac_key
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 25, 16, 30, tzinfo=ZONE)
 PASSWORD = "Demo@2026"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: The audit MAC key of every test process (the app derives it from the KEK file);
-#: the KEK is tests.services.identity_helpers.KEK.
+#: the KEK is tests.services.identity.identity_helpers.KEK.
 AUDIT_KEY = mac_key(bytes(range(32)), "audit")
 
 
@@ -72,15 +72,7 @@ def user_by_login(session: Session, login_id: str) -> CurrentUser:
     user = session.exec(
         select(models.User).where(models.User.login_id == login_id)
     ).one()
-    clinic = session.get(models.Clinic, user.clinic_id)
-    return CurrentUser(
-        id=user.id,
-        login_id=user.login_id,
-        display_name=user.display_name,
-        role=user.role,
-        clinic_id=user.clinic_id,
-        clinic_name=clinic.name,
-    )
+    return view_of(user, session.get(models.Clinic, user.clinic_id))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
+from his_portal.components.data_table import data_table
 from his_portal.services.records.queries import RecordRow
 
 SIGN_LABELS = {"unsigned": "未签名", "signed": "已签名"}
@@ -30,23 +31,21 @@ def _label(value: rx.Var, labels: dict[str, str]) -> rx.Var:
     return rx.Var.create(labels).get(value, "")
 
 
-def _cells(row: rx.Var[RecordRow]) -> list[rx.Component]:
+def _cells(row: rx.Var[RecordRow]) -> list:
     return [
-        rx.table.cell(
-            rx.badge(
-                _label(row.sign_status, SIGN_LABELS),
-                color_scheme=rx.cond(row.sign_status == "signed", "green", "gray"),
-            )
+        rx.badge(
+            _label(row.sign_status, SIGN_LABELS),
+            color_scheme=rx.cond(row.sign_status == "signed", "green", "gray"),
         ),
-        rx.table.row_header_cell(row.patient_name),
-        rx.table.cell(row.record_no),
-        rx.table.cell(row.clinic_name),
-        rx.table.cell(row.doctor_name),
-        rx.table.cell(row.visit_item),
-        rx.table.cell(row.created_at),
-        rx.table.cell(row.amend_until),
-        rx.table.cell(row.signer),
-        rx.table.cell(_label(row.lock_status, LOCK_LABELS)),
+        row.patient_name,
+        row.record_no,
+        row.clinic_name,
+        row.doctor_name,
+        row.visit_item,
+        row.created_at,
+        row.amend_until,
+        row.signer,
+        _label(row.lock_status, LOCK_LABELS),
     ]
 
 
@@ -65,26 +64,24 @@ def records_table(
 ) -> rx.Component:
     """Real table markup; with ``selectable`` a checkbox column (header: the page)."""
 
-    def row(record: rx.Var[RecordRow]) -> rx.Component:
+    def cells(record: rx.Var[RecordRow]) -> list:
         first = []
         if on_toggle is not None:
             first = [
-                rx.table.cell(
-                    rx.cond(
-                        selectable & (record.sign_status == "unsigned"),
-                        rx.checkbox(
-                            checked=selected.contains(record.id),
-                            on_change=lambda _: on_toggle(record.id),
-                            aria_label="选择 "
-                            + record.patient_name
-                            + " "
-                            + record.record_no,
-                        ),
-                    )
+                rx.cond(
+                    selectable & (record.sign_status == "unsigned"),
+                    rx.checkbox(
+                        checked=selected.contains(record.id),
+                        on_change=lambda _: on_toggle(record.id),
+                        aria_label="选择 "
+                        + record.patient_name
+                        + " "
+                        + record.record_no,
+                    ),
                 )
             ]
-        last = [rx.table.cell(actions(record))] if actions is not None else []
-        return rx.table.row(*first, *_cells(record), *last)
+        last = [actions(record)] if actions is not None else []
+        return [*first, *_cells(record), *last]
 
     head = []
     if on_toggle_page is not None:
@@ -121,19 +118,13 @@ def records_table(
             aria_sort=rx.cond(oldest_first, "ascending", "descending"),
         )
 
-    return rx.table.root(
-        rx.el.caption(caption, class_name="sr-only"),
-        rx.table.header(
-            rx.table.row(
-                *head,
-                *(header(c) for c in COLUMNS),
-                *tail,
-            )
-        ),
-        rx.table.body(rx.foreach(rows, row)),
-        variant="surface",
+    return data_table(
+        caption,
+        [*head, *(header(c) for c in COLUMNS), *tail],
+        rows,
+        cells,
+        row_header=1 + len(head),
         size="1",
-        width="100%",
     )
 
 

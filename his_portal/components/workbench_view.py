@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import routes
+from his_portal.components.data_table import data_table
 from his_portal.models import Role
 from his_portal.states.sign_flow import SignFlowState
 from his_portal.states.workbench import (
@@ -133,30 +134,23 @@ def tab_bar() -> rx.Component:
 
 
 def appointments_table() -> rx.Component:
-    def row(item) -> rx.Component:
-        return rx.table.row(
-            rx.table.cell(item.time),
-            rx.table.row_header_cell(item.patient_name),
-            rx.table.cell(item.record_no),
-            rx.table.cell(item.visit_item),
-            rx.table.cell(item.doctor_name),
-            rx.table.cell(item.status),
-        )
+    def cells(item) -> list:
+        return [
+            item.time,
+            item.patient_name,
+            item.record_no,
+            item.visit_item,
+            item.doctor_name,
+            item.status,
+        ]
 
     return rx.vstack(
-        rx.table.root(
-            rx.el.caption("今日预约", class_name="sr-only"),
-            rx.table.header(
-                rx.table.row(
-                    *(
-                        rx.table.column_header_cell(c, scope="col")
-                        for c in APPOINTMENT_COLUMNS
-                    )
-                )
-            ),
-            rx.table.body(rx.foreach(WorkbenchState.appointments, row)),
-            variant="surface",
-            width="100%",
+        data_table(
+            "今日预约",
+            APPOINTMENT_COLUMNS,
+            WorkbenchState.appointments,
+            cells,
+            row_header=1,
         ),
         rx.cond(
             WorkbenchState.appointments.length() > 0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import db, deps, routes
+from his_portal.components.data_table import data_table
 from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.services import auth
@@ -95,95 +96,73 @@ class AdminState(AuthState):
         return None
 
 
-def _row(row: rx.Var[auth.AccountRow]) -> rx.Component:
+def _cells(row: rx.Var[auth.AccountRow]) -> list:
     locked = row.locked_until != ""
-    return rx.table.row(
-        rx.table.row_header_cell(row.login_id),
-        rx.table.cell(row.display_name),
-        rx.table.cell(rx.Var.create(routes.ROLE_LABELS).get(row.role, "")),
-        rx.table.cell(row.clinic_name),
-        rx.table.cell(
+    return [
+        row.login_id,
+        row.display_name,
+        rx.Var.create(routes.ROLE_LABELS).get(row.role, ""),
+        row.clinic_name,
+        rx.cond(
+            locked,
+            rx.badge(f"已锁定至 {row.locked_until}", color_scheme="red"),
             rx.cond(
-                locked,
-                rx.badge(f"已锁定至 {row.locked_until}", color_scheme="red"),
-                rx.cond(
-                    row.is_active,
-                    rx.badge("正常", color_scheme="green"),
-                    rx.badge("已停用", color_scheme="gray"),
-                ),
-            )
+                row.is_active,
+                rx.badge("正常", color_scheme="green"),
+                rx.badge("已停用", color_scheme="gray"),
+            ),
         ),
-        rx.table.cell(
-            rx.cond(
-                locked,
-                rx.button(
-                    "解锁",
-                    size="1",
-                    variant="soft",
-                    aria_label=f"解锁账号 {row.login_id}",
-                    on_click=AdminState.unlock(row.login_id),
-                ),
-            )
+        rx.cond(
+            locked,
+            rx.button(
+                "解锁",
+                size="1",
+                variant="soft",
+                aria_label=f"解锁账号 {row.login_id}",
+                on_click=AdminState.unlock(row.login_id),
+            ),
         ),
-    )
+    ]
 
 
-def _review_row(row: rx.Var[dict[str, str]]) -> rx.Component:
+def _review_cells(row: rx.Var[dict[str, str]]) -> list:
     review_id = row["id"].to(int)
-    return rx.table.row(
-        rx.table.row_header_cell(row["login_id"]),
+    return [
+        row["login_id"],
         *(
-            rx.table.cell(row[key])
+            row[key]
             for key in ("name", "id_type", "id_number", "mobile", "submitted_at")
         ),
-        rx.table.cell(
-            rx.hstack(
-                rx.button(
-                    "通过",
-                    size="1",
-                    color_scheme="green",
-                    aria_label="通过 " + row["login_id"] + " 的实名认证",
-                    on_click=AdminState.decide(review_id, True),
-                ),
-                rx.button(
-                    "驳回",
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    aria_label="驳回 " + row["login_id"] + " 的实名认证",
-                    on_click=AdminState.decide(review_id, False),
-                ),
-            )
+        rx.hstack(
+            rx.button(
+                "通过",
+                size="1",
+                color_scheme="green",
+                aria_label="通过 " + row["login_id"] + " 的实名认证",
+                on_click=AdminState.decide(review_id, True),
+            ),
+            rx.button(
+                "驳回",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                aria_label="驳回 " + row["login_id"] + " 的实名认证",
+                on_click=AdminState.decide(review_id, False),
+            ),
         ),
-    )
-
-
-def _table(caption: str, columns, body) -> rx.Component:
-    return rx.table.root(
-        rx.el.caption(caption, class_name="sr-only"),
-        rx.table.header(
-            rx.table.row(
-                *(rx.table.column_header_cell(c, scope="col") for c in columns)
-            )
-        ),
-        rx.table.body(body),
-        variant="surface",
-        width="100%",
-    )
+    ]
 
 
 @template("系统管理")
 def admin_page() -> rx.Component:
     return rx.vstack(
         rx.heading("账号", size="3", as_="h3"),
-        _table("账号列表", COLUMNS, rx.foreach(AdminState.accounts, _row)),
+        data_table("账号列表", COLUMNS, AdminState.accounts, _cells),
         rx.heading("实名认证人工审核", size="3", as_="h3", margin_top="16px"),
         rx.cond(
             AdminState.reviews.length() > 0,
-            _table(
-                "待审核的实名认证",
-                REVIEW_COLUMNS,
-                rx.foreach(AdminState.reviews, _review_row),
+            data_table(
+                "待审核的实名认证", REVIEW_COLUMNS, AdminState.reviews, _review_cells
             ),
             rx.text("暂无待审核的申请", color_scheme="gray"),
         ),

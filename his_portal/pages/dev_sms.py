@@ -5,11 +5,10 @@ logged-in person only the messages the demo gateway "sent" to them, newest first
 from __future__ import annotations
 
 import reflex as rx
-from sqlmodel import col, select
 
 from his_portal import db
-from his_portal.models import SmsMessage
-from his_portal.services.identity.idcard import mask_mobile
+from his_portal.components.data_table import data_table
+from his_portal.demo import outbox
 from his_portal.settings import clinic_zone, get_settings
 from his_portal.state import AuthState
 
@@ -17,7 +16,7 @@ COLUMNS = ("发送时间", "手机号", "内容")
 
 
 class DevSmsState(AuthState):
-    messages: list[dict[str, str]] = []
+    messages: list[outbox.OutboxMessage] = []
     enabled: bool = False
 
     @rx.event
@@ -27,45 +26,20 @@ class DevSmsState(AuthState):
         if not self.enabled or user is None:
             self.messages = []
             return None
-        zone = clinic_zone()
         with db.session() as session:
-            rows = session.exec(
-                select(SmsMessage)
-                .where(SmsMessage.provider == "demo", SmsMessage.user_id == user.id)
-                .order_by(col(SmsMessage.id).desc())
-                .limit(50)
-            ).all()
-        self.messages = [
-            {
-                "at": row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-                "mobile": mask_mobile(row.mobile),
-                "body": row.body,
-            }
-            for row in rows
-        ]
+            self.messages = outbox.messages_for(
+                session, user_id=user.id, zone=clinic_zone()
+            )
         return None
 
 
 def dev_sms_page() -> rx.Component:
-    table = rx.table.root(
-        rx.el.caption("演示短信发件箱", class_name="sr-only"),
-        rx.table.header(
-            rx.table.row(
-                *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS)
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                DevSmsState.messages,
-                lambda m: rx.table.row(
-                    rx.table.cell(m["at"]),
-                    rx.table.cell(m["mobile"]),
-                    rx.table.row_header_cell(m["body"]),
-                ),
-            )
-        ),
-        variant="surface",
-        width="100%",
+    table = data_table(
+        "演示短信发件箱",
+        COLUMNS,
+        DevSmsState.messages,
+        lambda m: [m.at, m.mobile, m.body],
+        row_header=2,
     )
     return rx.container(
         rx.heading("演示短信发件箱", size="5", as_="h1", margin_y="16px"),

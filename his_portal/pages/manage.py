@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import reflex as rx
 
 from his_portal import db
+from his_portal.components.data_table import data_table
 from his_portal.models import Role
 from his_portal.services.records import queries as records
 from his_portal.settings import clinic_zone
@@ -48,15 +49,15 @@ class ManageState(AuthState):
         return None
 
 
-def _row(row: rx.Var[records.DoctorSummary]) -> rx.Component:
-    return rx.table.row(
-        rx.table.row_header_cell(row.doctor_name),
-        rx.table.cell(row.login_id),
-        rx.table.cell(row.total),
-        rx.table.cell(row.signed),
-        rx.table.cell(row.unsigned),
-        rx.table.cell(row.completion),
-    )
+def _cells(row: rx.Var[records.DoctorSummary]) -> list:
+    return [
+        row.doctor_name,
+        row.login_id,
+        row.total,
+        row.signed,
+        row.unsigned,
+        row.completion,
+    ]
 
 
 @template("管理中心 · 病历签署概况")
@@ -72,17 +73,7 @@ def manage_page() -> rx.Component:
             ),
             align="center",
         ),
-        rx.table.root(
-            rx.el.caption("各医生病历签署情况", class_name="sr-only"),
-            rx.table.header(
-                rx.table.row(
-                    *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS)
-                )
-            ),
-            rx.table.body(rx.foreach(ManageState.rows, _row)),
-            variant="surface",
-            width="100%",
-        ),
+        data_table("各医生病历签署情况", COLUMNS, ManageState.rows, _cells),
         width="100%",
         spacing="4",
     )

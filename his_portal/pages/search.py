@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal import db
+from his_portal.components.data_table import data_table
 from his_portal.models import Role
 from his_portal.services.records import queries as records
 from his_portal.state import AuthState
@@ -30,14 +31,8 @@ class SearchState(AuthState):
         return None
 
 
-def _row(hit: rx.Var[records.PatientHit]) -> rx.Component:
-    return rx.table.row(
-        rx.table.row_header_cell(hit.name),
-        rx.table.cell(hit.record_no),
-        rx.table.cell(hit.sex),
-        rx.table.cell(hit.birth_date),
-        rx.table.cell(hit.records),
-    )
+def _cells(hit: rx.Var[records.PatientHit]) -> list:
+    return [hit.name, hit.record_no, hit.sex, hit.birth_date, hit.records]
 
 
 @template("患者查询")
@@ -46,16 +41,6 @@ def search_page() -> rx.Component:
         rx.text(
             f"“{SearchState.text}” 的查询结果: 共{SearchState.hits.length()}位患者"
         ),
-        rx.table.root(
-            rx.el.caption("患者查询结果", class_name="sr-only"),
-            rx.table.header(
-                rx.table.row(
-                    *(rx.table.column_header_cell(c, scope="col") for c in COLUMNS)
-                )
-            ),
-            rx.table.body(rx.foreach(SearchState.hits, _row)),
-            variant="surface",
-            width="100%",
-        ),
+        data_table("患者查询结果", COLUMNS, SearchState.hits, _cells),
         width="100%",
     )

@@ -41,7 +41,7 @@ from tests.e2e.fakes import (
 )
 from tests.e2e.test_auth_journeys import BAD_CREDENTIALS, login, refused, url_path
 from tests.e2e.test_signing_journey import qr_target, ready_to_sign, row
-from tests.services.test_face_providers import RULE_ID
+from tests.adapters.test_face_providers import RULE_ID
 
 expect.set_options(timeout=15_000)
 

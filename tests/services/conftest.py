@@ -6,8 +6,8 @@ import pytest
 
 from his_portal.services.pki import certificates
 from tests.conftest import NOW
-from tests.services.identity_helpers import CRL_URL, KEK
-from tests.services.willingness_helpers import prepare
+from tests.services.identity.identity_helpers import CRL_URL, KEK
+from tests.services.willingness.willingness_helpers import prepare
 
 
 @pytest.fixture

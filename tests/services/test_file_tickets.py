@@ -22,7 +22,7 @@ from his_portal.services import auth, file_tickets
 from his_portal.services.pki.keyvault import mac_key
 from his_portal.settings import get_settings
 from tests.conftest import NOW, PASSWORD
-from tests.services.identity_helpers import KEK
+from tests.services.identity.identity_helpers import KEK
 
 KEY = mac_key(KEK, "file-ticket")
 PATH = "/files/signed/20261125_刘作榛_P120111201801313_口腔检查.pdf"

@@ -16,7 +16,7 @@ from his_portal import routes
 from his_portal.pages.profile import ProfileState
 from his_portal.services.seals import image as seal_image
 from his_portal.states.seals import SealState
-from tests.services.seal_synthetic import synthetic_photo
+from tests.services.seals.seal_synthetic import synthetic_photo
 from tests.state.test_states import make, spy_threads, token_for
 
 pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")

@@ -39,6 +39,7 @@ from his_portal.services.auth.core import (
     AuthError,
     CurrentUser,
     hash_password,
+    view_of,
 )
 from his_portal.services.auth.login import authenticate
 from his_portal.services.auth.sessions import (
@@ -66,4 +67,5 @@ __all__ = [
     "resolve_session",
     "session_is_live",
     "unlock_account",
+    "view_of",
 ]

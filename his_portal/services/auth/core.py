@@ -10,7 +10,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 
 from his_portal.errors import HisError
-from his_portal.models import Clinic, User
+from his_portal.models import Clinic, Role, User
 
 MAX_FAILURES = 5
 IP_MAX_FAILURES = 20
@@ -52,6 +52,8 @@ class CurrentUser:
     role: str
     clinic_id: int
     clinic_name: str
+    #: A manager who sees every 分院 of the chain.
+    chain_wide: bool = False
 
 
 def hash_password(password: str) -> str:
@@ -63,7 +65,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _current_user(user: User, clinic: Clinic | None) -> CurrentUser:
+def view_of(user: User, clinic: Clinic | None) -> CurrentUser:
+    """What the UI and the services may know of ``user`` (of ``clinic``)."""
     return CurrentUser(
         id=user.id,
         login_id=user.login_id,
@@ -71,4 +74,5 @@ def _current_user(user: User, clinic: Clinic | None) -> CurrentUser:
         role=user.role,
         clinic_id=user.clinic_id,
         clinic_name=clinic.name if clinic else "",
+        chain_wide=user.role == Role.MANAGER and user.chain_wide,
     )

@@ -24,9 +24,9 @@ from his_portal.services.auth.core import (
     UNLOCK_MARK,
     AuthError,
     CurrentUser,
-    _current_user,
     _hasher,
     _token_hash,
+    view_of,
 )
 
 
@@ -193,4 +193,4 @@ def authenticate(
         action="auth.login",
     )
     session.commit()
-    return token, _current_user(user, session.get(Clinic, user.clinic_id))
+    return token, view_of(user, session.get(Clinic, user.clinic_id))

@@ -11,8 +11,8 @@ from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth.core import (
     SEEN_EVERY,
     CurrentUser,
-    _current_user,
     _token_hash,
+    view_of,
 )
 from his_portal.settings import get_settings
 
@@ -102,7 +102,7 @@ def resolve_session(
         return None
     user_session, user, clinic = row
     if session_is_live(user_session, user, now=now, idle_minutes=idle_minutes):
-        current = _current_user(user, clinic)
+        current = view_of(user, clinic)
         if now - _last_active(user_session) >= SEEN_EVERY:
             _mark_seen(session, user_session.id, now)
         return current

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy import case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
@@ -110,11 +111,16 @@ def _stamp(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+def clinic_scope(viewer: CurrentUser, clinic_column):
+    """The clinics a manager sees: all 分院 (chain-wide) or their own."""
+    return sa.true() if viewer.chain_wide else clinic_column == viewer.clinic_id
+
+
 def _scope(query, viewer: CurrentUser):
     if viewer.role == Role.DOCTOR:
         return query.where(MedicalRecord.doctor_id == viewer.id)
     if viewer.role == Role.MANAGER:
-        return query.where(MedicalRecord.clinic_id == viewer.clinic_id)
+        return query.where(clinic_scope(viewer, MedicalRecord.clinic_id))
     raise AccessDenied("当前账号无权查看病历")
 
 
@@ -207,7 +213,9 @@ def search_patients(
     rows = session.exec(
         select(Patient, record_count)
         .where(
-            Patient.clinic_id == viewer.clinic_id,
+            clinic_scope(viewer, Patient.clinic_id)
+            if viewer.role == Role.MANAGER
+            else Patient.clinic_id == viewer.clinic_id,
             or_(
                 Patient.record_no == text.upper(),
                 col(Patient.name).contains(text),
@@ -262,7 +270,7 @@ def doctor_summary(
         select(User.display_name, User.login_id, func.count(MedicalRecord.id), signed)
         .join(MedicalRecord, MedicalRecord.doctor_id == User.id)
         .where(
-            MedicalRecord.clinic_id == viewer.clinic_id,
+            clinic_scope(viewer, MedicalRecord.clinic_id),
             MedicalRecord.created_at >= start,
             MedicalRecord.created_at < end,
         )
@@ -359,7 +367,7 @@ def todays_appointments(
     if viewer.role == Role.DOCTOR:
         query = query.where(Appointment.doctor_id == viewer.id)
     elif viewer.role == Role.MANAGER:
-        query = query.where(Appointment.clinic_id == viewer.clinic_id)
+        query = query.where(clinic_scope(viewer, Appointment.clinic_id))
     else:
         raise AccessDenied("当前账号无权查看预约")
     return [

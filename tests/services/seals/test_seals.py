@@ -14,7 +14,7 @@ from his_portal.models import AuditEvent, DoctorProfile, Seal
 from his_portal.services.audit import Actor
 from his_portal.services.seals import store as seals
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import save, verify
+from tests.services.identity.identity_helpers import save, verify
 
 DOCTOR = "sh-feihuan@8112"
 

@@ -39,7 +39,7 @@ from his_portal.services.signing.validation import (
     validate_with_pyhanko,
 )
 from tests.fake_server import FakeHandler, serve
-from tests.services.test_documents import ARTIFACTS, make_record, make_seal_png
+from tests.services.signing.test_documents import ARTIFACTS, make_record, make_seal_png
 
 ROOT = Path(__file__).resolve().parents[2]
 CLINIC = "上海维乐海趣路门诊"

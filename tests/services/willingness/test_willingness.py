@@ -17,8 +17,8 @@ from his_portal.services.seals import store as seals
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness.cancel import cancel_open
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
-from tests.services.willingness_helpers import (
+from tests.services.identity.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
+from tests.services.willingness.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
     SECRET,

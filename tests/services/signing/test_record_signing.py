@@ -22,7 +22,7 @@ from his_portal.services.signing.validation import (
     validate_with_pyhanko,
 )
 from tests.conftest import NOW, ZONE, user_by_login
-from tests.services.identity_helpers import DOCTOR, KEK, save, verify
+from tests.services.identity.identity_helpers import DOCTOR, KEK, save, verify
 
 ACTOR = Actor(login_id=DOCTOR, ip="10.0.0.8", user_agent="pytest")
 T = NOW + timedelta(minutes=5)

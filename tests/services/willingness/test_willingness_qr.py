@@ -19,8 +19,8 @@ from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness import qr as wq
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import DEMO_ZHENG_ID, DOCTOR, KEK
-from tests.services.willingness_helpers import (
+from tests.services.identity.identity_helpers import DEMO_ZHENG_ID, DOCTOR, KEK
+from tests.services.willingness.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
     SECRET,

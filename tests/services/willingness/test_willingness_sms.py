@@ -16,8 +16,8 @@ from his_portal.services.audit import verify_chain
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness import sms as ws
 from tests.conftest import NOW
-from tests.services.identity_helpers import GOOD, save
-from tests.services.willingness_helpers import (
+from tests.services.identity.identity_helpers import GOOD, save
+from tests.services.willingness.willingness_helpers import (
     SECRET,
     TOKEN,
     Outbox,

@@ -15,7 +15,7 @@ from his_portal.services.seals import store as seals
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness import sms as ws
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import DOCTOR, KEK, save, verify
+from tests.services.identity.identity_helpers import DOCTOR, KEK, save, verify
 
 SECRET = mac_key(KEK, "willingness")
 TOKEN = "login-token-of-the-doctor-browser"

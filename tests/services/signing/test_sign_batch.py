@@ -20,8 +20,8 @@ from his_portal.services.signing import batch as sign_batch
 from his_portal.services.signing import records as record_signing
 from his_portal.services.willingness import core as w
 from tests.conftest import NOW, ZONE, user_by_login
-from tests.services.identity_helpers import DOCTOR, KEK
-from tests.services.willingness_helpers import (
+from tests.services.identity.identity_helpers import DOCTOR, KEK
+from tests.services.willingness.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
     SECRET,

@@ -24,7 +24,7 @@ from his_portal.services.identity import verification
 from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import KekError, decrypt_field
 from tests.conftest import NOW, user_by_login
-from tests.services.identity_helpers import (
+from tests.services.identity.identity_helpers import (
     CRL_URL,
     DOCTOR,
     GOOD,

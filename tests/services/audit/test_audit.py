@@ -34,7 +34,7 @@ from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.settings import Settings
 from tests.conftest import AUDIT_KEY, NOW
 from tests.fake_server import FakeHandler, serve
-from tests.services.identity_helpers import KEK
+from tests.services.identity.identity_helpers import KEK
 
 GENESIS = "0" * 64
 
