@@ -2,22 +2,26 @@
 anchor the audit head with a timestamp, sweep files that a crash or a rolled
 back transaction left behind, and delete expired signed-file tickets. Each step is
 idempotent, so several workers doing it at once is harmless (an unchanged head is
-not anchored twice)."""
+not anchored twice). 签名状态通知 (超期未签, 证书到期) run once per interval across
+all workers (``jobs.run_if_due``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 from his_portal import db, deps
-from his_portal.services import audit, file_tickets
+from his_portal.services import audit, file_tickets, jobs
+from his_portal.services.notifications import periodic as notices
 from his_portal.services.signing import records as record_signing
-from his_portal.settings import get_settings
+from his_portal.settings import clinic_zone, get_settings
 
-__all__ = ["INTERVAL_SECONDS", "run_forever", "run_once"]
+__all__ = ["INTERVAL_SECONDS", "run_forever", "run_notifications", "run_once"]
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 300
+NOTIFY_INTERVAL = timedelta(minutes=10)
 
 
 def run_once() -> tuple[bool, int]:
@@ -34,6 +38,22 @@ def run_once() -> tuple[bool, int]:
     return anchored, swept
 
 
+def run_notifications(now: datetime | None = None) -> dict | None:
+    """签名状态通知 (超期未签, 证书到期), once per ``NOTIFY_INTERVAL`` across all
+    workers: the counts added, or None when another worker had this interval."""
+    hours = get_settings().sign_deadline_hours
+    with db.session() as session:
+        return jobs.run_if_due(
+            session,
+            name=notices.JOB_NAME,
+            interval=NOTIFY_INTERVAL,
+            job=lambda s: notices.run(
+                s, deadline_hours=hours, zone=clinic_zone(), now=now
+            ),
+            now=now,
+        )
+
+
 async def run_forever() -> None:
     """The lifespan task: a round now and then every ``INTERVAL_SECONDS``; a failed
     round is logged and retried next time, it never stops the app."""
@@ -42,4 +62,8 @@ async def run_forever() -> None:
             await asyncio.to_thread(run_once)
         except Exception:
             log.exception("maintenance round failed")
+        try:
+            await asyncio.to_thread(run_notifications)
+        except Exception:
+            log.exception("notification round failed")
         await asyncio.sleep(INTERVAL_SECONDS)

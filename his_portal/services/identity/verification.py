@@ -36,6 +36,7 @@ from his_portal.services.identity.profile import (
     idcard,
     require_doctor,
 )
+from his_portal.services.notifications import events as notices
 from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import decrypt_field
 
@@ -178,6 +179,7 @@ def revoke_verification(
         target=f"user:{user.id}",
         detail={"revoked_serial": serial, "reason": reason},
     )
+    notices.verification_ended(session, user_id=user.id, revoked_serial=serial, now=now)
     session.commit()
     return get_profile(session=session, user=user)
 

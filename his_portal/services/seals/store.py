@@ -22,6 +22,7 @@ from his_portal.models import DoctorProfile, Seal, VerificationStatus, utcnow
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
 from his_portal.services.identity.profile import find_profile, require_doctor
+from his_portal.services.notifications import events as notices
 from his_portal.services.pki import certificates
 from his_portal.services.private_files import write_private
 from his_portal.settings import PROJECT_ROOT
@@ -137,6 +138,7 @@ def save_seal(
             "replaced": previous.id if previous else None,
         },
     )
+    notices.seal_changed(session, user_id=user.id)
     session.commit()
     return SealView(seal.id, seal.source, seal.width, seal.height, seal.created_at)
 
@@ -157,6 +159,7 @@ def delete_seal(*, session: Session, user: CurrentUser, actor: Actor) -> None:
         target=f"user:{user.id}",
         detail={"seal": seal.id},
     )
+    notices.seal_changed(session, user_id=user.id, deleted=True)
     session.commit()
 
 

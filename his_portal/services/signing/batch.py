@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from his_portal.models import Confirmation, MedicalRecord, utcnow
 from his_portal.services.audit import Actor
 from his_portal.services.auth import CurrentUser
+from his_portal.services.notifications import events as notices
 from his_portal.services.seals import store as seals
 from his_portal.services.signing import records as record_signing
 from his_portal.services.signing.record_pdf import render_preview_png, render_record_pdf
@@ -266,7 +267,7 @@ def finish(
     actor: Actor,
     now: datetime | None = None,
 ) -> None:
-    """Mark the batch finished and log its counts (commits)."""
+    """Mark the batch finished, log its counts and tell the doctor (commits)."""
     table = Confirmation.__table__
     session.execute(
         table.update()
@@ -281,5 +282,13 @@ def finish(
         plan.confirmation_id,
         signed=signed,
         failed=len(plan.record_ids) - signed,
+    )
+    notices.batch_finished(
+        session,
+        user_id=plan.user_id,
+        confirmation_id=plan.confirmation_id,
+        planned=len(plan.record_ids),
+        outcomes=outcomes,
+        now=now,
     )
     session.commit()
