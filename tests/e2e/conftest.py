@@ -28,20 +28,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.browsing import ARTIFACTS, chromium, contexts
+
 if TYPE_CHECKING:
     from tests.e2e.fakes import FakeProviders
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 BIN = Path(sys.executable).parent
-CHROMIUM = Path(os.environ.get("HIS_E2E_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # A production build (bun install + vite) happens on start; slow on small machines.
 STARTUP_SECONDS = float(os.environ.get("HIS_E2E_STARTUP_SECONDS", "240"))
 # Per-test timeout for e2e tests: the first one also pays for the app's startup.
@@ -309,24 +302,9 @@ def prod_app_url(
 
 @pytest.fixture(scope="session")
 def browser():
-    """System Chromium under Playwright. Missing pieces fail loudly, never skip."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.fail(
-            f"Playwright is not installed ({exc}): pip install -r requirements-dev.txt",
-            pytrace=False,
-        )
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) "
-            "or set HIS_E2E_CHROMIUM. The e2e tests need a real browser.",
-            pytrace=False,
-        )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    """System Chromium under Playwright, for the whole test session."""
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -335,33 +313,8 @@ def new_page(browser, app_url, request) -> Iterator[Callable[..., object]]:
 
     On a test failure every page made here is saved to test-artifacts/.
     """
-    contexts = []
-
-    def make(width: int = 1280, height: int = 800, **options):
-        context = browser.new_context(
-            viewport={"width": width, "height": height},
-            locale="zh-CN",
-            base_url=app_url,
-            **options,
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-
-    report = getattr(request.node, "rep_call", None)
-    failed = report is not None and report.failed
-    for number, context in enumerate(contexts):
-        if failed:
-            for index, page in enumerate(context.pages):
-                name = re.sub(r"[^\w.-]+", "_", request.node.name)
-                path = ARTIFACTS / f"failed-{name}-{number}-{index}.png"
-                try:
-                    page.screenshot(path=str(path), full_page=True)
-                except Exception as exc:
-                    print(f"screenshot {path} failed: {exc}")
-        context.close()
+    with contexts(browser, app_url, request) as make:
+        yield lambda *args, **options: make(*args, **options).new_page()
 
 
 @pytest.fixture

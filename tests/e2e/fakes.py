@@ -25,7 +25,6 @@ from his_portal.demo.data import pinyin_key
 from his_portal.models import Clinic, MedicalRecord, Patient, Role, Sex, User
 from his_portal.services.auth import hash_password
 from his_portal.services.identity.idcard import resident_check_digit
-from tests.fake_server import serve
 from tests.adapters.test_face_providers import (
     RULE_ID,
     SECRET_ID,
@@ -35,6 +34,7 @@ from tests.adapters.test_face_providers import (
 )
 from tests.adapters.test_identity_providers import KEY, SECRET, FakeVendor
 from tests.adapters.test_sms_providers import KEY_ID, KEY_SECRET, FakeAliyun
+from tests.fake_server import serve
 
 SMS_SIGN_NAME = "牙医云"
 SMS_TEMPLATE_CODE = "SMS_123456789"

@@ -11,19 +11,18 @@ import base64
 import os
 import re
 import socket
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from his_portal.adapters.identity_check import DEMO_WANG_ID
+from tests.e2e.browsing import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
 expect.set_options(timeout=15_000)
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "Demo@2026"
 CLINIC = "上海维乐海趣路门诊"
 BAD_CREDENTIALS = "账号或密码错误"

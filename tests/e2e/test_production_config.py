@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,9 +24,10 @@ import sqlalchemy as sa
 from playwright.sync_api import BrowserContext, Page, expect
 
 from his_portal.demo.data import pinyin_key
-from his_portal.services.signing.validation import validate_with_pyhanko
 from his_portal.settings import clinic_zone
+from tests.adapters.test_face_providers import RULE_ID
 from tests.e2e import fakes
+from tests.e2e.browsing import assert_valid_pdf, contexts
 from tests.e2e.fakes import (
     DOCTOR_ID,
     DOCTOR_LOGIN,
@@ -41,7 +40,6 @@ from tests.e2e.fakes import (
 )
 from tests.e2e.test_auth_journeys import BAD_CREDENTIALS, login, refused, url_path
 from tests.e2e.test_signing_journey import qr_target, ready_to_sign, row
-from tests.adapters.test_face_providers import RULE_ID
 
 expect.set_options(timeout=15_000)
 
@@ -62,31 +60,8 @@ def prod_context(browser, prod_url: str, request):
 
     On a test failure every page made here is saved to test-artifacts/.
     """
-    contexts: list[BrowserContext] = []
-
-    def make(width: int = 1280, height: int = 800) -> BrowserContext:
-        context = browser.new_context(
-            viewport={"width": width, "height": height},
-            base_url=prod_url,
-            locale="zh-CN",
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context
-
-    yield make
-
-    report = getattr(request.node, "rep_call", None)
-    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
-    for number, context in enumerate(contexts):
-        if report is not None and report.failed:
-            for index, page in enumerate(context.pages):
-                path = artifacts / f"failed-{request.node.name}-{number}-{index}.png"
-                try:
-                    page.screenshot(path=str(path), full_page=True)
-                except Exception as exc:
-                    print(f"screenshot {path} failed: {exc}")
-        context.close()
+    with contexts(browser, prod_url, request) as make:
+        yield make
 
 
 @pytest.fixture
@@ -127,21 +102,6 @@ def page_with_text(context: BrowserContext, text: str, timeout: float = 20) -> P
             urls = [p.url for p in context.pages]
             raise AssertionError(f"no page shows {text!r} (pages: {urls})")
         time.sleep(0.25)
-
-
-def assert_valid_pdf(pdf: Path, base: str) -> None:
-    """pdfsig and pyHanko accept the signature, as in test_signing_journey."""
-    out = subprocess.run(["pdfsig", pdf], capture_output=True, text=True, check=False)
-    assert "Signature is Valid." in out.stdout and "Total document signed" in out.stdout
-    assert "ETSI.CAdES.detached" in out.stdout
-    ca = urllib.request.urlopen(f"{base}/pki/ca.crt").read()
-    # pyHanko runs its own asyncio loop: not in this thread, where Playwright's runs.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        report = pool.submit(
-            validate_with_pyhanko, pdf.read_bytes(), trust_roots_pem=[ca]
-        ).result()
-    assert report.intact and report.valid and report.trusted, report
-    assert report.timestamp_valid and report.covers_whole_file
 
 
 # --- the doctor's journey, across workers -----------------------------------------

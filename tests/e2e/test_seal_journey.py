@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_auth_journeys import ARTIFACTS, login, shot
+from tests.e2e.browsing import ARTIFACTS
+from tests.e2e.test_auth_journeys import login, shot
 from tests.services.seals.seal_synthetic import synthetic_photo
 
 WANG_ID = "310104199002152222"  # adapters.identity.DEMO_WANG_ID

@@ -8,14 +8,12 @@ import base64
 import io
 import re
 import subprocess
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from his_portal.services.signing.validation import validate_with_pyhanko
+from tests.e2e.browsing import assert_valid_pdf
 from tests.e2e.test_auth_journeys import LIU, LIU_NO, login, shot
 
 ZHENG_ID = "310101198503120014"
@@ -111,17 +109,7 @@ def test_batch_signing_with_an_sms_code(page: Page, tmp_path, app_url):
         page.get_by_role("button", name=f"下载签名文件 {LIU} {LIU_NO}").click()
     pdf = tmp_path / "signed.pdf"
     download.value.save_as(pdf)
-    out = subprocess.run(["pdfsig", pdf], capture_output=True, text=True, check=False)
-    assert "Signature is Valid." in out.stdout and "Total document signed" in out.stdout
-    assert "ETSI.CAdES.detached" in out.stdout
-    ca = urllib.request.urlopen(f"{app_url}/pki/ca.crt").read()
-    # pyHanko runs its own asyncio loop: not in this thread, where Playwright's runs.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        report = pool.submit(
-            validate_with_pyhanko, pdf.read_bytes(), trust_roots_pem=[ca]
-        ).result()
-    assert report.intact and report.valid and report.trusted, report
-    assert report.timestamp_valid and report.covers_whole_file
+    assert_valid_pdf(pdf, app_url)
     text = subprocess.run(
         ["pdftotext", pdf, "-"], capture_output=True, text=True, check=True
     ).stdout

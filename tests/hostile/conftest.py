@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 import tests.e2e.conftest as e2e
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, E2E_TEST_TIMEOUT
+from tests.e2e.browsing import chromium
+from tests.e2e.conftest import E2E_TEST_TIMEOUT
 
 HERE = Path(__file__).parent
 # Inside the hostile tests: regressions first (they need the attacker's account in
@@ -87,23 +88,6 @@ def pytest_runtest_teardown(item, nextitem):
             app.stop()
 
 
-def _launch_browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.fail(
-            f"Playwright is not installed ({exc}): pip install -r requirements-dev.txt",
-            pytrace=False,
-        )
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium) "
-            "or set HIS_E2E_CHROMIUM.",
-            pytrace=False,
-        )
-    return sync_playwright()
-
-
 @contextmanager
 def _serving_on(port: int, tmp: Path, env: dict[str, str], browser):
     """``_serve`` on a port chosen beforehand: the app's public URL (its accepted
@@ -131,16 +115,10 @@ def hostile_app(tmp_path_factory) -> Iterator[HostileApp]:
     tmp = tmp_path_factory.mktemp("his-hostile")
     port = e2e._free_port()
     env = e2e._app_env(tmp) | {"HIS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    with _launch_browser() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        # _serve uses the browser only while it waits for the app to be ready.
+    # _serve uses the browser only while it waits for the app to be ready.
+    with chromium() as browser:
         serving = _serving_on(port, tmp, env, browser)
-        try:
-            base = serving.__enter__()
-        finally:
-            browser.close()
+        base = serving.__enter__()
     stopped = []
 
     def stop() -> None:

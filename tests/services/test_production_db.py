@@ -6,10 +6,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from his_portal.db import make_engine
 from his_portal.demo.data import load_demo_data
+from his_portal.models import AuditEvent
 from his_portal.services import auth
 from his_portal.services.audit import Actor, record_event, verify_chain
 from his_portal.services.records import queries as records
@@ -43,7 +44,8 @@ def test_concurrent_audit_appends_keep_one_unbroken_chain(engine_url):
         list(pool.map(lambda w: _append(engine, w), range(4)))
     with Session(engine) as session:
         report = verify_chain(session=session)
-    assert report.ok and report.checked == 40
+        seqs = session.exec(select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+    assert report.ok and report.checked == 40 and seqs == list(range(1, 41))
     engine.dispose()
 
 

@@ -210,25 +210,23 @@ def test_manual_review_approved_by_an_admin(clinic):
     admin = user_by_login(clinic, "sh-admin@8112")
     [pending] = verification.list_pending_reviews(session=clinic, admin=admin)
     assert pending.id_number_masked == "3101**********0014"
-    verification.approve_review(
-        session=clinic,
-        admin=admin,
-        review_id=pending.id,
-        approve=True,
-        context=context(),
-        now=NOW,
-    )
-    view = identity.get_profile(session=clinic, user=doctor)
-    assert view.status == "verified" and view.verified_via == "manual:sh-admin@8112"
-    assert verification.list_pending_reviews(session=clinic, admin=admin) == []
-    with pytest.raises(identity.IdentityError):
+
+    def approve():
         verification.approve_review(
             session=clinic,
             admin=admin,
             review_id=pending.id,
             approve=True,
             context=context(),
+            now=NOW,
         )
+
+    approve()
+    view = identity.get_profile(session=clinic, user=doctor)
+    assert view.status == "verified" and view.verified_via == "manual:sh-admin@8112"
+    assert verification.list_pending_reviews(session=clinic, admin=admin) == []
+    with pytest.raises(identity.IdentityError):
+        approve()
 
 
 def test_manual_review_is_for_admins_only(clinic):

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 __all__ = ["FONT_PATH", "darkness_model", "iou", "png_bomb", "synthetic_photo"]
 
-FONT_PATH = Path(__file__).resolve().parents[2] / "assets/fonts/wqy-microhei.ttf"
+FONT_PATH = Path(__file__).resolve().parents[3] / "assets/fonts/wqy-microhei.ttf"
 
 _SUPER = 2  # supersampling factor of the ink drawing
 _NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄晓明", "周杰")

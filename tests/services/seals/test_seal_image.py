@@ -17,9 +17,14 @@ from his_portal.services.seals.image import (
     extract_signature,
     make_rembg_session,
 )
-from tests.services.seals.seal_synthetic import darkness_model, iou, png_bomb, synthetic_photo
+from tests.services.seals.seal_synthetic import (
+    darkness_model,
+    iou,
+    png_bomb,
+    synthetic_photo,
+)
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 NO_INK = "未识别到签名笔迹，请在白纸上用深色笔书写后重新拍照"
 CORRUPT = "图片文件已损坏或不完整"
 # Every combination of ink, ruled lines and shadow, several times over.

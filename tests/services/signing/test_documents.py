@@ -19,7 +19,7 @@ from his_portal.services.signing.record_pdf import (
     render_record_pdf,
 )
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 SIGNED_AT = "2026-11-25 16:30:00"
 MM = 72 / 25.4  # points per millimetre
 # Where _write_signer puts the seal on A4: 20 mm break margin + 34 mm block,

@@ -21,32 +21,26 @@ from his_portal.services.signing import records as record_signing
 from his_portal.services.willingness import core as w
 from tests.conftest import NOW, ZONE, user_by_login
 from tests.services.identity.identity_helpers import DOCTOR, KEK
+from tests.services.willingness import willingness_helpers as wh
 from tests.services.willingness.willingness_helpers import (
-    OTHER_DOCTOR,
-    OTHER_TOKEN,
-    SECRET,
-    TOKEN,
-    Outbox,
     begin,
-    check,
     confirmed_by_sms,
     consume,
     doctor,
     record_ids,
-    send,
 )
 
 ACTOR = Actor(login_id=DOCTOR)
 T = NOW + timedelta(minutes=1)
 
 
-def claim(session, started, token=TOKEN, user=None):
+def claim(session, started, token=wh.TOKEN, user=None):
     return sign_batch.claim(
         session,
         user=user or doctor(session),
         confirmation_id=started.confirmation_id,
         session_token=token,
-        secret=SECRET,
+        secret=wh.SECRET,
         now=T,
     )
 
@@ -104,9 +98,9 @@ def test_no_batch_without_a_spent_confirmation(db, tmp_path):
     started = begin(db)
     with pytest.raises(w.WillingnessError, match="请先完成意愿校验并点击签署"):
         claim(db, started)
-    sms = Outbox()
-    send(db, started, sms)
-    check(db, started, sms.code)
+    sms = wh.Outbox()
+    wh.send(db, started, sms)
+    wh.check(db, started, sms.code)
     with pytest.raises(w.WillingnessError, match="请先完成意愿校验并点击签署"):
         claim(db, started)  # confirmed is not enough: 签署 spends it
     assert signed_ids(db) == set()
@@ -124,9 +118,9 @@ def test_claim_is_bound_to_doctor_and_login_session(db):
     started = confirmed_by_sms(db)
     consume(db, started, now=T)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
-        claim(db, started, token=OTHER_TOKEN)
+        claim(db, started, token=wh.OTHER_TOKEN)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
-        claim(db, started, user=user_by_login(db, OTHER_DOCTOR))
+        claim(db, started, user=user_by_login(db, wh.OTHER_DOCTOR))
     assert claim(db, started).record_ids
 
 
@@ -180,13 +174,13 @@ def test_an_unexpected_error_is_that_records_failure(db, tmp_path, monkeypatch):
 def test_previews_only_for_the_doctors_confirmed_records(db, tmp_path):
     started = confirmed_by_sms(db)
 
-    def preview(index=0, user=None, token=TOKEN, seal="system"):
+    def preview(index=0, user=None, token=wh.TOKEN, seal="system"):
         return sign_batch.preview_png(
             db,
             user=user or doctor(db),
             confirmation_id=started.confirmation_id,
             session_token=token,
-            secret=SECRET,
+            secret=wh.SECRET,
             index=index,
             seal_choice=seal,
             data_dir=tmp_path,
@@ -199,9 +193,9 @@ def test_previews_only_for_the_doctors_confirmed_records(db, tmp_path):
         with pytest.raises(w.WillingnessError, match="没有这份病历"):
             preview(index=index)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
-        preview(user=user_by_login(db, OTHER_DOCTOR))
+        preview(user=user_by_login(db, wh.OTHER_DOCTOR))
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
-        preview(token=OTHER_TOKEN)
+        preview(token=wh.OTHER_TOKEN)
     with pytest.raises(w.WillingnessError, match="尚未设置个性签章"):
         preview(seal="personal")
     pending = begin(db)
@@ -210,8 +204,8 @@ def test_previews_only_for_the_doctors_confirmed_records(db, tmp_path):
             db,
             user=doctor(db),
             confirmation_id=pending.confirmation_id,
-            session_token=TOKEN,
-            secret=SECRET,
+            session_token=wh.TOKEN,
+            secret=wh.SECRET,
             index=0,
             seal_choice="system",
             data_dir=tmp_path,
@@ -226,8 +220,8 @@ def test_signing_view_lists_the_confirmations_records(db):
         db,
         user=doctor(db),
         confirmation_id=started.confirmation_id,
-        session_token=TOKEN,
-        secret=SECRET,
+        session_token=wh.TOKEN,
+        secret=wh.SECRET,
         zone=ZONE,
         now=T,
     )

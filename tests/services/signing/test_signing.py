@@ -41,7 +41,7 @@ from his_portal.services.signing.validation import (
 from tests.fake_server import FakeHandler, serve
 from tests.services.signing.test_documents import ARTIFACTS, make_record, make_seal_png
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLINIC = "上海维乐海趣路门诊"
 CRL_URL = "http://127.0.0.1:9/pki/crl.der"  # never fetched
 SIGNED_AT = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)

@@ -20,19 +20,14 @@ from his_portal.services.willingness import core as w
 from his_portal.services.willingness import qr as wq
 from tests.conftest import NOW, user_by_login
 from tests.services.identity.identity_helpers import DEMO_ZHENG_ID, DOCTOR, KEK
+from tests.services.willingness import willingness_helpers as wh
 from tests.services.willingness.willingness_helpers import (
-    OTHER_DOCTOR,
-    OTHER_TOKEN,
     SECRET,
-    TOKEN,
-    Outbox,
     begin,
     consume,
     doctor,
     failures,
-    record_ids,
     row,
-    send,
 )
 
 PUBLIC = "https://his.example.cn/"
@@ -44,7 +39,7 @@ def qr_token(session, started, now=NOW):
         session,
         confirmation_id=started.confirmation_id,
         user=doctor(session),
-        session_token=TOKEN,
+        session_token=wh.TOKEN,
         face=DemoFaceCheckProvider(),
         public_url=PUBLIC,
         secret=SECRET,
@@ -92,7 +87,7 @@ def status(session, started, now=NOW):
         session,
         confirmation_id=started.confirmation_id,
         user=doctor(session),
-        session_token=TOKEN,
+        session_token=wh.TOKEN,
         secret=SECRET,
         now=now,
     )
@@ -124,7 +119,7 @@ def test_qr_describe_shows_record_numbers(db):
     view = wq.describe_qr(db, token=token, secret=SECRET, now=NOW)
     expected = tuple(
         db.get(Patient, db.get(MedicalRecord, i).patient_id).record_no
-        for i in sorted(record_ids(db))
+        for i in sorted(wh.record_ids(db))
     )
     assert view.record_nos == expected
 
@@ -290,7 +285,7 @@ def test_without_a_face_provider_the_qr_method_is_refused(db):
             db,
             confirmation_id=started.confirmation_id,
             user=doctor(db),
-            session_token=TOKEN,
+            session_token=wh.TOKEN,
             face=None,
             public_url=PUBLIC,
             secret=SECRET,
@@ -303,11 +298,11 @@ def test_without_a_face_provider_the_qr_method_is_refused(db):
 def test_qr_consume_binding(db):
     started = begin(db, "qr")
     face(db, qr_token(db, started))
-    wang = user_by_login(db, OTHER_DOCTOR)
+    wang = user_by_login(db, wh.OTHER_DOCTOR)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
         consume(db, started, user=wang)
     with pytest.raises(w.WillingnessError, match="与当前登录不一致"):
-        consume(db, started, token=OTHER_TOKEN)
+        consume(db, started, token=wh.OTHER_TOKEN)
     reasons = [f["reason"] for f in failures(db)]
     assert reasons == ["other_doctor", "other_session"]
     assert consume(db, started).status == "used"
@@ -319,7 +314,7 @@ def test_qr_consume_binding(db):
 def test_methods_do_not_mix(db):
     qr = begin(db, "qr")
     with pytest.raises(w.WillingnessError, match="方式不符"):
-        send(db, qr, Outbox())
+        wh.send(db, qr, wh.Outbox())
     sms = begin(db)
     with pytest.raises(w.WillingnessError, match="方式不符"):
         qr_token(db, sms)
