@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict, Unpack
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,6 +32,7 @@ __all__ = [
     "KEK_SIZE",
     "CertInfo",
     "IssuedCert",
+    "Issuing",
     "KekError",
     "PkiError",
     "RevokedEntry",
@@ -197,7 +199,7 @@ def _issue_end_entity(
     ca_cert_pem: bytes,
     ca_key: rsa.RSAPrivateKey,
     subject: x509.Name,
-    serial: int | None,
+    serial: int | None = None,
     now: dt.datetime,
     valid_days: int,
     crl_url: str,
@@ -238,17 +240,23 @@ def _issue_end_entity(
     return _issued(builder.sign(ca_key, hashes.SHA256()), key)
 
 
+class Issuing(TypedDict):
+    """What every end-entity issuance takes (see :func:`issue_doctor_certificate`)."""
+
+    ca_cert_pem: bytes
+    ca_key: rsa.RSAPrivateKey
+    now: dt.datetime
+    crl_url: str
+    serial: NotRequired[int | None]
+    valid_days: NotRequired[int]
+
+
 def issue_doctor_certificate(
     *,
-    ca_cert_pem: bytes,
-    ca_key: rsa.RSAPrivateKey,
     doctor_name: str,
     clinic_name: str,
     user_id: int | str,
-    serial: int | None = None,
-    now: dt.datetime,
-    valid_days: int = 365,
-    crl_url: str,
+    **issuing: Unpack[Issuing],
 ) -> IssuedCert:
     """Issue a signing certificate with a fresh RSA-2048 key for one doctor.
 
@@ -257,15 +265,14 @@ def issue_doctor_certificate(
     No EKU is set: pdfsig and pyHanko accept the key usage alone.
 
     Args:
-        ca_cert_pem: The clinic CA certificate.
-        ca_key: The CA private key (decrypted, in memory).
         doctor_name: The doctor's real (verified) name, the certificate CN.
-        clinic_name: The clinic's name, the certificate O.
-        user_id: The doctor's user id in this system.
-        serial: A fixed serial (tests); random 159-bit when None.
-        now: The issuing time (aware).
-        valid_days: Lifetime, capped at the CA's own expiry.
-        crl_url: The public URL of the CA's CRL.
+        clinic_name: The clinic, the subject's O.
+        user_id: The doctor's account id (UID).
+        issuing: ``ca_cert_pem`` (the clinic CA certificate), ``ca_key`` (its
+            private key, decrypted, in memory), ``now`` (the issuing time, aware),
+            ``crl_url`` (the public URL of the CA's CRL), optional ``serial`` (a
+            fixed serial for tests; random 159-bit by default) and ``valid_days``
+            (365 by default, capped at the CA's own expiry).
 
     Returns:
         The doctor's certificate and private key.
@@ -275,44 +282,25 @@ def issue_doctor_certificate(
     uid = x509.NameAttribute(NameOID.USER_ID, f"user-{user_id}")
     subject = _name(clinic_name, doctor_name.strip(), uid)
     return _issue_end_entity(
-        ca_cert_pem=ca_cert_pem,
-        ca_key=ca_key,
-        subject=subject,
-        serial=serial,
-        now=now,
-        valid_days=valid_days,
-        crl_url=crl_url,
-        eku=None,
+        subject=subject, eku=None, **{"valid_days": 365, **issuing}
     )
 
 
 def issue_tsa_certificate(
-    *,
-    ca_cert_pem: bytes,
-    ca_key: rsa.RSAPrivateKey,
-    clinic_name: str,
-    serial: int | None = None,
-    now: dt.datetime,
-    valid_days: int = 1825,
-    crl_url: str,
+    *, clinic_name: str, **issuing: Unpack[Issuing]
 ) -> IssuedCert:
     """Issue the clinic timestamp authority's certificate (EKU timeStamping, critical).
 
-    Args: as :func:`issue_doctor_certificate`; ``clinic_name`` also forms the CN.
+    Args: as :func:`issue_doctor_certificate` (``valid_days`` 1825 by default);
+    ``clinic_name`` also forms the CN.
 
     Returns:
         The TSA certificate and private key.
     """
-    subject = _name(clinic_name, f"{clinic_name} 时间戳服务")
     return _issue_end_entity(
-        ca_cert_pem=ca_cert_pem,
-        ca_key=ca_key,
-        subject=subject,
-        serial=serial,
-        now=now,
-        valid_days=valid_days,
-        crl_url=crl_url,
+        subject=_name(clinic_name, f"{clinic_name} 时间戳服务"),
         eku=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+        **{"valid_days": 1825, **issuing},
     )
 
 
