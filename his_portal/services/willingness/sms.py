@@ -23,21 +23,11 @@ from his_portal.adapters.sms import SmsProvider, SmsProviderError
 from his_portal.models import Confirmation, SmsMessage, utcnow
 from his_portal.services.auth import CurrentUser
 from his_portal.services.identity.idcard import mask_mobile
+from his_portal.services.willingness import core
 from his_portal.services.willingness.core import (
     CODE_TTL,
     ConfirmationView,
     WillingnessError,
-    audit,
-    confirm,
-    load,
-    mac,
-    refuse,
-    require_pending,
-    signer,
-    spend_attempt,
-    update,
-    view,
-    wrong,
 )
 
 __all__ = [
@@ -68,7 +58,7 @@ class CodeSent:
 
 
 def _code_hash(secret: bytes, row: Confirmation, code: str) -> str:
-    return mac(
+    return core.mac(
         secret, "code", row.id, row.user_id, row.session_hash, row.records_digest, code
     )
 
@@ -112,15 +102,17 @@ def send_code(
             hourly cap, or the gateway refused the message.
     """
     now = now or utcnow()
-    row, actor = load(session, confirmation_id, user, session_token, secret)
-    require_pending(session, actor, row, "sms")
-    mobile = signer(session, user.id, user.role).mobile
+    row, actor = core.load(session, confirmation_id, user, session_token, secret)
+    core.require_pending(session, actor, row, "sms")
+    mobile = core.signer(session, user.id, user.role).mobile
     wait = _wait(session, row, mobile, now)
     previous = row.last_sent_at
     same = (
         _T.last_sent_at.is_(None) if previous is None else _T.last_sent_at == previous
     )
-    if wait or not update(session, row, _T.status == "pending", same, last_sent_at=now):
+    if wait or not core.update(
+        session, row, _T.status == "pending", same, last_sent_at=now
+    ):
         session.rollback()
         wait = wait or math.ceil(RESEND_COOLDOWN.total_seconds())
         raise WillingnessError(f"请{wait}秒后再重新获取验证码", retry_after=wait)
@@ -134,8 +126,8 @@ def send_code(
             params={"code": code},
         )
     except SmsProviderError as exc:
-        update(session, row, _T.last_sent_at == now, last_sent_at=previous)
-        audit(session, actor, "willingness.sms_failed", row.id, provider=sms.name)
+        core.update(session, row, _T.last_sent_at == now, last_sent_at=previous)
+        core.audit(session, actor, "willingness.sms_failed", row.id, provider=sms.name)
         session.commit()
         raise WillingnessError(exc.message) from exc
     row.code_hash = _code_hash(secret, row, code)
@@ -157,7 +149,7 @@ def send_code(
     )
     masked = mask_mobile(mobile)
     detail = {"mobile": masked, "provider": receipt.provider, "reference": ref}
-    audit(session, actor, "willingness.code_sent", row.id, **detail)
+    core.audit(session, actor, "willingness.code_sent", row.id, **detail)
     session.commit()
     cooldown = math.ceil(RESEND_COOLDOWN.total_seconds())
     return CodeSent(masked, cooldown, row.expires_at)
@@ -180,18 +172,18 @@ def check_code(
             (the 5th wrong one ends the confirmation).
     """
     now = now or utcnow()
-    row, actor = load(session, confirmation_id, user, session_token, secret)
-    require_pending(session, actor, row, "sms")
+    row, actor = core.load(session, confirmation_id, user, session_token, secret)
+    core.require_pending(session, actor, row, "sms")
     code = (code or "").strip()
     if not re.fullmatch(r"[0-9]{6}", code):
         raise WillingnessError("请输入6位数字验证码")
     if not row.code_hash:
         raise WillingnessError("请先获取验证码")
     if now >= row.expires_at:
-        raise refuse(session, actor, row.id, "expired", "验证码已过期，请重新获取")
-    spend_attempt(session, actor, row)
+        raise core.refuse(session, actor, row.id, "expired", "验证码已过期，请重新获取")
+    core.spend_attempt(session, actor, row)
     if not hmac.compare_digest(row.code_hash, _code_hash(secret, row, code)):
-        raise wrong(session, actor, row, "wrong_code", "验证码错误")
+        raise core.wrong(session, actor, row, "wrong_code", "验证码错误")
     # The hash in the WHERE: a code replaced meanwhile by a resend no longer counts.
-    confirm(session, actor, row, now, _T.code_hash == row.code_hash, via="sms")
-    return view(row, now)
+    core.confirm(session, actor, row, now, _T.code_hash == row.code_hash, via="sms")
+    return core.view(row, now)
