@@ -105,8 +105,10 @@ def notify(
             dedup_key=dedup_key,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Notification.__table__.c.id)
     )
-    return session.execute(statement).rowcount == 1
+    # The returned id, not rowcount: psycopg reports -1 for INSERT … RETURNING.
+    return session.execute(statement).first() is not None
 
 
 def notify_admins(
