@@ -26,9 +26,20 @@ reached its limit:
 
 An administrator's unlock clears both per-login-id counters. Every failure gives the
 same message whether the login id exists or not.
+
+Passwords (:mod:`.passwords`): the policy, one-time passwords for new and reset
+accounts, and 修改密码 / 设置新密码. A session whose account still has a one-time
+password resolves to nobody until the new password is set.
 """
 
-from his_portal.services.auth.admin import AccountRow, list_accounts, unlock_account
+from his_portal.services.auth.admin import (
+    AccountFilter,
+    AccountPage,
+    AccountRow,
+    list_accounts,
+    search_accounts,
+    unlock_account,
+)
 from his_portal.services.auth.core import (
     ACCOUNT_MAX_FAILURES,
     IP_MAX_FAILURES,
@@ -45,7 +56,9 @@ from his_portal.services.auth.login import authenticate
 from his_portal.services.auth.sessions import (
     live_session,
     logout,
+    pending_password_change,
     resolve_session,
+    revoke_user_sessions,
     session_is_live,
 )
 
@@ -56,6 +69,8 @@ __all__ = [
     "MAX_FAILURES",
     "MSG_LOCKED",
     "SEEN_EVERY",
+    "AccountFilter",
+    "AccountPage",
     "AccountRow",
     "AuthError",
     "CurrentUser",
@@ -64,7 +79,10 @@ __all__ = [
     "list_accounts",
     "live_session",
     "logout",
+    "pending_password_change",
     "resolve_session",
+    "revoke_user_sessions",
+    "search_accounts",
     "session_is_live",
     "unlock_account",
     "view_of",

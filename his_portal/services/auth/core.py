@@ -54,6 +54,11 @@ class CurrentUser:
     clinic_name: str
     #: A manager who sees every 分院 of the chain.
     chain_wide: bool = False
+    #: The session may do nothing but set a new password (after an administrator
+    #: created the account or reset its password). Sessions in that state never
+    #: resolve (:func:`~.sessions.resolve_session`), so only the login and the
+    #: 设置新密码 step see it set.
+    must_change_password: bool = False
 
 
 def hash_password(password: str) -> str:
@@ -75,4 +80,5 @@ def view_of(user: User, clinic: Clinic | None) -> CurrentUser:
         clinic_id=user.clinic_id,
         clinic_name=clinic.name if clinic else "",
         chain_wide=user.role == Role.MANAGER and user.chain_wide,
+        must_change_password=user.must_change_password,
     )

@@ -68,7 +68,40 @@ def live_session(
     live = session_is_live(
         user_session, user, now=now or utcnow(), idle_minutes=idle_minutes
     )
-    return user_session if live else None
+    # A session that must set a new password first may bind nothing.
+    return user_session if live and not user.must_change_password else None
+
+
+def pending_password_change(
+    *, session: Session, token: str, now: datetime | None = None
+) -> CurrentUser | None:
+    """The user behind a live session that must set a new password before doing
+    anything else (:func:`resolve_session` refuses it), or None."""
+    if not token:
+        return None
+    row = session.exec(_session_query(token)).first()
+    if row is None:
+        return None
+    user_session, user, clinic = row
+    if user.must_change_password and session_is_live(
+        user_session, user, now=now or utcnow()
+    ):
+        return view_of(user, clinic)
+    return None
+
+
+def revoke_user_sessions(
+    session: Session, user_id: int, *, now: datetime, keep_id: int | None = None
+) -> int:
+    """End every live session of ``user_id`` but ``keep_id`` (the caller commits);
+    how many were ended."""
+    table = UserSession.__table__
+    query = table.update().where(
+        table.c.user_id == user_id, table.c.revoked_at.is_(None)
+    )
+    if keep_id is not None:
+        query = query.where(table.c.id != keep_id)
+    return session.execute(query.values(revoked_at=now)).rowcount
 
 
 def resolve_session(
@@ -79,7 +112,7 @@ def resolve_session(
     idle_minutes: int | None = None,
 ) -> CurrentUser | None:
     """The user behind a browser token, or None if it is unknown, expired, revoked,
-    idle for too long, or its user is inactive.
+    idle for too long, its user is inactive, or it must set a new password first.
 
     Called on every event, so it reads with one query on the unique token hash, and
     writes only to bump ``last_seen_at`` once a minute or to end an idle session.
@@ -102,6 +135,9 @@ def resolve_session(
         return None
     user_session, user, clinic = row
     if session_is_live(user_session, user, now=now, idle_minutes=idle_minutes):
+        if user.must_change_password:
+            # Nothing but 设置新密码 (pending_password_change) until it is done.
+            return None
         current = view_of(user, clinic)
         if now - _last_active(user_session) >= SEEN_EVERY:
             _mark_seen(session, user_session.id, now)

@@ -1,0 +1,370 @@
+"""The integrity check: every stored signed PDF and the audit chain, again.
+
+For each ``SignedDocument`` (superseded versions included): the file is present
+under the private data dir, its SHA-256 is the one recorded at signing, and
+pyHanko validates its signature offline against the clinic CA only, as of the
+signing time (intact, valid, trusted, a trusted timestamp, the whole file
+covered). Then :func:`~.audit.verify_chain` checks the audit log. One
+``IntegrityReport`` row holds the result; any failure notifies every active
+administrator (``Kind.INTEGRITY``).
+
+Documents are read one at a time (the rows ``_YIELD_PER`` at a time, each file
+hashed in chunks before it is read whole for pyHanko), so memory does not grow
+with the archive. A run that is under way is a report without ``finished_at``;
+a second run is refused while one started less than ``STALE_AFTER`` ago (a run
+whose worker died stops counting then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from his_portal.errors import AccessDenied, HisError
+from his_portal.models import IntegrityReport, Role, SignedDocument, utcnow
+from his_portal.services.audit import AuditError, verify_chain
+from his_portal.services.auth import CurrentUser
+from his_portal.services.notifications import Kind, notify_admins
+from his_portal.services.pki.certificates import ca_certificate_pem
+from his_portal.services.signing.validation import (
+    ValidationError,
+    validate_with_pyhanko,
+)
+
+__all__ = [
+    "INTERVAL",
+    "JOB_NAME",
+    "STALE_AFTER",
+    "DocumentFailure",
+    "IntegrityBusy",
+    "IntegrityResult",
+    "ReportView",
+    "check_document",
+    "latest_report",
+    "run_check",
+    "run_for",
+]
+
+JOB_NAME = "integrity-check"
+INTERVAL = timedelta(days=1)
+STALE_AFTER = timedelta(hours=6)
+#: Failures kept in the report's detail (all are counted).
+KEEP_FAILURES = 200
+_YIELD_PER = 200
+_CHUNK = 1 << 20
+
+
+class IntegrityBusy(HisError):
+    """A check is already running."""
+
+
+@dataclass(frozen=True)
+class DocumentFailure:
+    """One signed PDF that did not pass."""
+
+    document_id: int
+    record_id: int
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """What one run found."""
+
+    report_id: int
+    checked: int
+    failed: int
+    failures: tuple[DocumentFailure, ...]
+    audit_ok: bool
+    audit_message: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.audit_ok
+
+    @property
+    def ms_per_document(self) -> float:
+        return 1000 * self.seconds / self.checked if self.checked else 0.0
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """The latest finished report, as the administrator reads it."""
+
+    finished_at: str
+    checked: int
+    failed: int
+    audit_ok: bool
+    audit_message: str
+    ms_per_document: float
+    failures: list[str]
+    running: bool
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_document(
+    *, file_name: str, sha256: str, signed_at: datetime, base: Path, ca_pem: bytes
+) -> str | None:
+    """Why one stored signed PDF fails, or None when it passes.
+
+    Args:
+        file_name: ``SignedDocument.file_name``, relative to ``base``.
+        sha256: The hash recorded at signing.
+        signed_at: Validate the signature as of this time.
+        base: The signed-PDF directory (``$HIS_DATA_DIR/signed``).
+        ca_pem: The clinic CA, the only trust root.
+    """
+    path = (base / file_name).resolve()
+    if not path.is_relative_to(base.resolve()):
+        return "文件路径不在签名文件目录内"
+    if not path.is_file():
+        return "文件缺失"
+    if _sha256(path) != sha256:
+        return "文件内容与签署时的SHA-256不符"
+    try:
+        report = validate_with_pyhanko(
+            path.read_bytes(), trust_roots_pem=[ca_pem], moment=signed_at
+        )
+    except ValidationError as exc:
+        return f"签名无法校验：{exc.message}"
+    problems = [
+        text
+        for ok, text in (
+            (report.intact, "签名后内容被改动"),
+            (report.valid, "签名值无效"),
+            (report.trusted, "签名证书不受本院CA信任"),
+            (report.timestamp_valid, "时间戳无效"),
+            (report.covers_whole_file, "签名后追加了内容"),
+        )
+        if not ok
+    ]
+    return "；".join(problems) or None
+
+
+def _claim(session: Session, now: datetime) -> IntegrityReport:
+    running = session.exec(
+        select(IntegrityReport.id).where(
+            col(IntegrityReport.finished_at).is_(None),
+            IntegrityReport.started_at > now - STALE_AFTER,
+        )
+    ).first()
+    if running is not None:
+        raise IntegrityBusy("完整性检查正在进行中，请稍后查看结果")
+    report = IntegrityReport(started_at=now)
+    session.add(report)
+    session.commit()
+    session.refresh(report)
+    return report
+
+
+def _check_documents(
+    session: Session, base: Path, ca_pem: bytes
+) -> tuple[int, int, list[DocumentFailure]]:
+    columns = select(
+        SignedDocument.id,
+        SignedDocument.record_id,
+        SignedDocument.version,
+        SignedDocument.file_name,
+        SignedDocument.sha256,
+        SignedDocument.signed_at,
+    ).order_by(col(SignedDocument.id))
+    checked = failed = 0
+    failures: list[DocumentFailure] = []
+    for doc_id, record_id, version, file_name, sha256, signed_at in session.exec(
+        columns.execution_options(yield_per=_YIELD_PER)
+    ):
+        checked += 1
+        reason = check_document(
+            file_name=file_name,
+            sha256=sha256,
+            signed_at=signed_at,
+            base=base,
+            ca_pem=ca_pem,
+        )
+        if reason is None:
+            continue
+        failed += 1
+        if len(failures) < KEEP_FAILURES:
+            failures.append(DocumentFailure(doc_id, record_id, version, reason))
+    return checked, failed, failures
+
+
+def _check_chain(
+    session: Session, zone: tzinfo, system_trust: bool
+) -> tuple[bool, dict]:
+    try:
+        chain = verify_chain(session=session, system_trust=system_trust, zone=zone)
+    except AuditError as exc:
+        return False, {"ok": False, "message": exc.message}
+    anchor = chain.latest_anchor_time
+    return chain.ok, {
+        "ok": chain.ok,
+        "entries": chain.checked,
+        "first_broken_seq": chain.first_broken_seq,
+        "message": chain.reason,
+        "latest_anchor_time": anchor.isoformat() if anchor else None,
+    }
+
+
+def _notify(session: Session, result: IntegrityResult, report: IntegrityReport):
+    parts = []
+    if result.failed:
+        parts.append(
+            f"{result.failed} 份签名病历未通过校验（共检查 {result.checked} 份）"
+        )
+    if not result.audit_ok:
+        parts.append(f"审计日志链校验失败：{result.audit_message}")
+    notify_admins(
+        session,
+        kind=Kind.INTEGRITY,
+        title="完整性检查发现问题",
+        body="；".join(parts),
+        dedup_key=f"integrity:{report.id}",
+    )
+
+
+def run_check(
+    *,
+    session: Session,
+    data_dir: Path,
+    zone: tzinfo,
+    system_trust: bool = False,
+    now: datetime | None = None,
+) -> IntegrityResult:
+    """Check every signed PDF and the audit chain; store the report, notify the
+    administrators of any failure (commits).
+
+    Args:
+        data_dir: The private data dir (signed PDFs under ``signed/``).
+        zone: Time zone for the times in messages.
+        system_trust: Audit anchors may chain to the system's roots (an external
+            TSA).
+
+    Raises:
+        IntegrityBusy: Another run is under way.
+        PkiError: No clinic CA yet (the report says the check did not finish).
+    """
+    started = time.perf_counter()
+    report = _claim(session, now or utcnow())
+    try:
+        ca_pem = ca_certificate_pem(session=session)
+        checked, failed, failures = _check_documents(
+            session, data_dir / "signed", ca_pem
+        )
+        audit_ok, chain = _check_chain(session, zone, system_trust)
+    except Exception:
+        # Not left "running" for STALE_AFTER; the error itself goes on up.
+        report.finished_at = utcnow()
+        report.detail = json.dumps({"error": "检查未完成"}, ensure_ascii=False)
+        session.add(report)
+        session.commit()
+        raise
+    seconds = time.perf_counter() - started
+    result = IntegrityResult(
+        report_id=report.id,
+        checked=checked,
+        failed=failed,
+        failures=tuple(failures),
+        audit_ok=audit_ok,
+        audit_message=chain.get("message", ""),
+        seconds=seconds,
+    )
+    report.finished_at = utcnow()
+    report.documents_checked, report.documents_failed = checked, failed
+    report.audit_ok = audit_ok
+    report.detail = json.dumps(
+        {
+            "failures": [f.__dict__ for f in failures],
+            "audit": chain,
+            "seconds": round(seconds, 3),
+            "ms_per_document": round(result.ms_per_document, 1),
+        },
+        ensure_ascii=False,
+    )
+    session.add(report)
+    if not result.ok:
+        _notify(session, result, report)
+    session.commit()
+    return result
+
+
+def run_for(
+    *,
+    session: Session,
+    admin: CurrentUser,
+    data_dir: Path,
+    zone: tzinfo,
+    system_trust: bool = False,
+) -> IntegrityResult:
+    """立即检查: an administrator's run of :func:`run_check`.
+
+    Raises:
+        AccessDenied: ``admin`` is not an administrator.
+        IntegrityBusy: Another run is under way.
+    """
+    if admin.role != Role.ADMIN:
+        raise AccessDenied("只有系统管理员可以运行完整性检查")
+    return run_check(
+        session=session, data_dir=data_dir, zone=zone, system_trust=system_trust
+    )
+
+
+def _failure_lines(detail: dict) -> list[str]:
+    return [
+        f"病历 {f['record_id']} 第{f['version']}版：{f['reason']}"
+        for f in detail.get("failures", [])
+    ]
+
+
+def latest_report(
+    *, session: Session, viewer: CurrentUser, zone: tzinfo, now: datetime | None = None
+) -> ReportView | None:
+    """The latest finished report, and whether a run is under way (administrators
+    only); None before the first run."""
+    if viewer.role != Role.ADMIN:
+        raise AccessDenied("只有系统管理员可以查看完整性检查")
+    now = now or utcnow()
+    running = (
+        session.exec(
+            select(IntegrityReport.id).where(
+                col(IntegrityReport.finished_at).is_(None),
+                IntegrityReport.started_at > now - STALE_AFTER,
+            )
+        ).first()
+        is not None
+    )
+    report = session.exec(
+        select(IntegrityReport)
+        .where(col(IntegrityReport.finished_at).is_not(None))
+        .order_by(col(IntegrityReport.id).desc())
+        .limit(1)
+    ).first()
+    if report is None:
+        return None if not running else ReportView("", 0, 0, False, "", 0, [], True)
+    detail = json.loads(report.detail or "{}")
+    audit = detail.get("audit", {})
+    return ReportView(
+        finished_at=report.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+        checked=report.documents_checked,
+        failed=report.documents_failed,
+        audit_ok=report.audit_ok,
+        audit_message=audit.get("message", detail.get("error", "")),
+        ms_per_document=float(detail.get("ms_per_document", 0.0)),
+        failures=_failure_lines(detail),
+        running=running,
+    )
