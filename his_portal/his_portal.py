@@ -8,11 +8,12 @@ from his_portal.pages.admin import AdminState, admin_page
 from his_portal.pages.confirm import ConfirmState, confirm_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
-from his_portal.pages.profile import ProfileState, profile_page
+from his_portal.pages.profile import ProfileState, ProfileTabState, profile_page
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
+from his_portal.states.notifications import NotificationState
 from his_portal.states.seals import SealState
 
 
@@ -59,7 +60,13 @@ app.add_page(
     profile_page,
     route=routes.PROFILE,
     title="个人中心 · 牙医云 HIS",
-    on_load=[AuthState.guard, ProfileState.on_load, SealState.on_load],
+    on_load=[
+        AuthState.guard,
+        ProfileTabState.open_from_url,
+        ProfileState.on_load,
+        SealState.on_load,
+        NotificationState.on_load,
+    ],
 )
 app.add_page(
     search_page,

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import reflex as rx
 
 from his_portal import routes
+from his_portal.components.notifications_panel import notification_badge
+from his_portal.components.session_watch import session_watch
 from his_portal.models import Role
 from his_portal.state import AuthState
 
@@ -107,6 +109,7 @@ def header() -> rx.Component:
             rx.heading(AuthState.clinic_name, size="5", as_="h1"),
             rx.el.div(class_name="header-gap"),
             rx.cond(AuthState.user_role != Role.ADMIN, search),
+            notification_badge(),
             rx.hstack(
                 rx.icon("circle-user-round", size=20, aria_hidden="true"),
                 rx.text(AuthState.user_name, weight="medium"),
@@ -146,6 +149,7 @@ def template(title: str) -> Callable[[Callable[[], rx.Component]], Callable]:
                     ),
                     class_name="app-content",
                 ),
+                session_watch(AuthState.check_alive),
                 class_name="app-shell",
             )
 

@@ -23,6 +23,7 @@ from his_portal.services.notifications.inbox import (
     mark_all_read,
     mark_read,
     unread_count,
+    unread_for_token,
 )
 from his_portal.services.notifications.remind import (
     REMIND_SMS_INTERVAL,
@@ -44,4 +45,5 @@ __all__ = [
     "notify_admins",
     "remind",
     "unread_count",
+    "unread_for_token",
 ]

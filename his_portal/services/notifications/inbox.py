@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 from his_portal.errors import AccessDenied, InvalidInput
 from his_portal.models import MedicalRecord, Notification, Patient, User, utcnow
 from his_portal.services.audit import Actor, record_event
-from his_portal.services.auth import CurrentUser
+from his_portal.services.auth import CurrentUser, live_session
 from his_portal.services.notifications.core import KIND_LABELS
 from his_portal.settings import clinic_zone
 
@@ -29,6 +29,7 @@ __all__ = [
     "mark_all_read",
     "mark_read",
     "unread_count",
+    "unread_for_token",
 ]
 
 MAX_PAGE_SIZE = 50
@@ -75,6 +76,25 @@ def unread_count(session: Session, *, user: CurrentUser) -> int:
         select(func.count())
         .select_from(Notification)
         .where(_mine(user), col(Notification.read_at).is_(None))
+    ).one()
+
+
+def unread_for_token(session: Session, *, token: str) -> int | None:
+    """The unread count of the user behind a live login session, or None.
+
+    Writes nothing (unlike ``resolve_session``, it does not count as activity), so
+    a badge polling with it never keeps an idle session alive.
+    """
+    user_session = live_session(session=session, token=token)
+    if user_session is None:
+        return None
+    return session.exec(
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == user_session.user_id,
+            col(Notification.read_at).is_(None),
+        )
     ).one()
 
 
