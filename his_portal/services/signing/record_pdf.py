@@ -2,8 +2,9 @@
 
 The PDF carries everything 21 CFR 11.50 asks a signature to show in
 human-readable form: the doctor's seal and printed name, the signing time, and
-what the signature means. The digital signature itself is added afterwards by
-:mod:`his_portal.services.signing.pades`.
+what the signature means; every page's footer carries the record's verification
+link and its QR code (:mod:`.verify_footer`). The digital signature itself is added
+afterwards by :mod:`his_portal.services.signing.pades`.
 
 Speed: fpdf2 parses the font for every document and fontTools subsets it on
 output, both in time proportional to the glyph count: WenQuanYi Micro Hei's 49 531
@@ -33,6 +34,7 @@ from fpdf import FPDF
 from PIL import Image, UnidentifiedImageError
 
 from his_portal.services.signing.pades import SigningError
+from his_portal.services.signing.verify_footer import FOOTER_HEIGHT, draw_footer
 from his_portal.settings import PROJECT_ROOT
 
 __all__ = [
@@ -164,15 +166,19 @@ def _seal_image(seal_png: bytes) -> Image.Image:
 
 
 class _RecordPdf(FPDF):
-    def __init__(self, doc: RecordDocument) -> None:
+    def __init__(self, doc: RecordDocument, verify_url: str | None) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.record = doc
+        self.verify_url = verify_url
 
     def footer(self) -> None:
-        self.set_y(-12)
         page = f"第 {self.page_no()} 页 / 共 {{nb}} 页"
-        footer = f"病历号 {self.record.record_no}    {page}"
-        self.text_line(footer, 8, 5, align="C", grey=True)
+        draw_footer(
+            self,
+            verify_url=self.verify_url,
+            lines=[f"病历号 {self.record.record_no}    {page}"],
+            margin=_MARGIN,
+        )
 
     def text_line(self, text: str, size: float, height: float, **kwargs) -> None:
         """One line (wrapped at spaces if too long), then back to the margin."""
@@ -268,7 +274,12 @@ def _write_signer(
 
 
 def render_record_pdf(
-    doc: RecordDocument, *, seal_png: bytes | None, signer_name: str, signed_at: str
+    doc: RecordDocument,
+    *,
+    seal_png: bytes | None,
+    signer_name: str,
+    signed_at: str,
+    verify_url: str | None = None,
 ) -> bytes:
     """Render a record as an A4 PDF with the signer line, ready to be signed.
 
@@ -278,6 +289,9 @@ def render_record_pdf(
             None prints the name only.
         signer_name: The signing doctor's printed name.
         signed_at: The signing time as shown, e.g. "2026-11-25 16:30:00".
+        verify_url: The record's public verification link, printed with its QR
+            code in every page's footer; None (a preview before signing) prints
+            where they will be.
 
     Returns:
         The PDF (fonts embedded as subsets).
@@ -286,12 +300,12 @@ def render_record_pdf(
         DocumentError: The seal is not a usable PNG.
     """
     seal = _seal_image(seal_png) if seal_png is not None else None
-    pdf = _RecordPdf(doc)
+    pdf = _RecordPdf(doc, verify_url)
     pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
-    pdf.set_auto_page_break(True, margin=20)
+    pdf.set_auto_page_break(True, margin=FOOTER_HEIGHT)
     # repr(doc) holds every character of every field (sections included); the
     # fixed labels are GB 2312, always in the common font.
-    text = f"{doc!r}{signer_name}{signed_at}"
+    text = f"{doc!r}{signer_name}{signed_at}{verify_url or ''}"
     pdf.add_font("cjk", fname=_font_for(text))
     # Subsetting keeps outlines as they are, so the stored bounding boxes stay
     # right; recomputing them on save expanded every glyph (≈ 30 % of the time).

@@ -38,6 +38,8 @@ from his_portal.services.private_files import write_private
 from his_portal.services.seals import store as seals
 from his_portal.services.signing.pades import SigningError, SigningOptions, sign_pdf
 from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
+from his_portal.services.signing.verify_links import new_verify_id, verify_url
+from his_portal.settings import get_settings
 
 __all__ = [
     "RecordLocked",
@@ -206,10 +208,14 @@ def sign_record(
     zone,
     actor: Actor,
     now: datetime | None = None,
+    public_url: str | None = None,
 ) -> SignOutcome:
     """Sign one record. Safe to retry, and safe when two sessions race: the record
     row is claimed by a conditional update in the same transaction that records the
     PDF's hash, so it is signed exactly once.
+
+    Each signed version gets its own verification id, printed (link and QR code)
+    in the footer before signing; ``public_url`` defaults to the settings'.
     """
     now = now or utcnow()
     record = session.get(MedicalRecord, record_id)
@@ -241,6 +247,7 @@ def sign_record(
     seal_png, seal_id = _seal_png(session, kit, seal_choice, data_dir)
     version = record.version
     local_now = now.astimezone(zone)
+    verify_id = new_verify_id()
     pdf = render_record_pdf(
         record_document(
             session=session, record=record, zone=zone, doctor_name=kit.doctor_name
@@ -248,6 +255,7 @@ def sign_record(
         seal_png=seal_png,
         signer_name=kit.doctor_name,
         signed_at=local_now.strftime("%Y-%m-%d %H:%M:%S"),
+        verify_url=verify_url(public_url or get_settings().public_url, verify_id),
     )
     try:
         signed = sign_pdf(
@@ -304,6 +312,7 @@ def sign_record(
             method=method,
             signer_id=kit.user.id,
             signed_at=now,
+            verify_id=verify_id,
         )
     )
     record_event(

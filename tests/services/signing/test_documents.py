@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zxingcpp
 from PIL import Image, ImageDraw
 
 from his_portal.services.signing.record_pdf import (
@@ -22,9 +23,11 @@ from his_portal.services.signing.record_pdf import (
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 SIGNED_AT = "2026-11-25 16:30:00"
 MM = 72 / 25.4  # points per millimetre
-# Where _write_signer puts the seal on A4: 20 mm break margin + 34 mm block,
-# seal 14 mm high from 5 mm below the rule, after the "签名医生：" label.
-SEAL_BOX_MM = (30, 246, 62, 264)  # left, top, right, bottom
+# Where _write_signer puts the seal on A4: 28 mm break margin (the verification
+# footer) + 34 mm block, seal 14 mm high from 5 mm below the rule, after the
+# "签名医生：" label.
+SEAL_BOX_MM = (30, 238, 62, 256)  # left, top, right, bottom
+VERIFY_URL = "https://his.example.cn/verify/abcdefghjk23"
 
 
 def make_seal_png() -> bytes:
@@ -129,6 +132,33 @@ def test_seal_is_drawn_on_the_signer_line(record_pdf: bytes) -> None:
         make_record(), seal_png=None, signer_name="王莉", signed_at=SIGNED_AT
     )
     assert red_pixels_in_seal_box(render_preview_png(unsealed, dpi=dpi)[0], dpi) == 0
+
+
+def test_every_page_has_the_verification_link_and_qr(
+    seal_png: bytes, tmp_path: Path
+) -> None:
+    long_text = "患者诉右下后牙冷热刺激痛两周，夜间偶有自发痛，无放射痛。" * 100
+    pdf = render_record_pdf(
+        make_record(sections=[("现病史", long_text)]),
+        seal_png=seal_png,
+        signer_name="王莉",
+        signed_at=SIGNED_AT,
+        verify_url=VERIFY_URL,
+    )
+    text = pdf_text(pdf, tmp_path)
+    assert text.count(f"扫码或访问 {VERIFY_URL} 验证本病历签名") == 2
+    pages = render_preview_png(pdf, dpi=80)
+    for png in pages:
+        codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+        assert [code.text for code in codes] == [VERIFY_URL]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "record-footer.png").write_bytes(pages[-1])
+    # Before signing (the preview) the footer says where the code will be.
+    preview = render_record_pdf(
+        make_record(), seal_png=seal_png, signer_name="王莉", signed_at=SIGNED_AT
+    )
+    assert "签署后在此生成验证二维码与链接" in pdf_text(preview, tmp_path)
+    assert red_pixels_in_seal_box(render_preview_png(preview, dpi=110)[0], 110) > 200
 
 
 def test_rare_character_uses_the_full_font(seal_png: bytes, tmp_path: Path) -> None:

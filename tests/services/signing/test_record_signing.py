@@ -105,6 +105,7 @@ def test_a_signed_record_is_locked_and_its_pdf_validates(ready, tmp_path):
         ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
     assert "刘作榛" in text and "P120111201801313" in text and "左下后牙" in text
+    assert f"http://localhost:3000/verify/{doc.verify_id}" in text  # the footer
     event = ready.exec(
         select(AuditEvent).where(AuditEvent.action == "record.signed")
     ).one()
@@ -246,6 +247,7 @@ def test_amend_within_the_window_makes_a_new_version(ready, tmp_path):
     docs = ready.exec(select(SignedDocument).order_by(SignedDocument.version)).all()
     assert [d.version for d in docs] == [1, 2]
     assert docs[0].superseded_at is not None and docs[1].superseded_at is None
+    assert docs[0].verify_id != docs[1].verify_id  # each version its own link
     assert all((tmp_path / "signed" / d.file_name).exists() for d in docs)
 
 

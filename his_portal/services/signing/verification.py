@@ -1,0 +1,377 @@
+"""验证: anyone (no login) checks a signed PDF they hold. Nothing of the file is
+stored; the report names signers, times and certificate states, never a patient.
+
+Each signature is validated by pyHanko with the clinic CA as the only trust root
+and the revocation data from our own database (a CRL built from the certificate
+table); nothing is ever fetched, whatever URLs the uploaded file names. The signer's
+certificate is judged at the time the trusted signature timestamp proves (a doctor
+whose certificate was revoked or expired afterwards still signed validly then),
+the timestamp itself now. pyHanko's difference analysis tells whether anything was
+changed or added after a signature. The file's SHA-256 (and that of each signed
+revision) is looked up among the signed versions this system stored.
+
+Checking costs CPU (tens of milliseconds, more for large files): callers run
+:func:`verify_pdf` in a worker thread, at most :data:`PARALLEL_CHECKS` at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import pem, x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+from sqlmodel import Session, select
+
+from his_portal.errors import HisError
+from his_portal.models import CertStatus, DoctorCertificate, SignedDocument, utcnow
+from his_portal.services.pki import certificates
+
+__all__ = [
+    "MAX_PDF_BYTES",
+    "SignatureCheck",
+    "VerificationError",
+    "VerificationReport",
+    "check_upload",
+    "verify_pdf",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_PDF_BYTES = 20 * 1024 * 1024
+MAX_SIGNATURES = 10
+PARALLEL_CHECKS = 2
+_BUSY_SECONDS = 20
+_HEADER_WINDOW = 1024  # the PDF header may follow some bytes of junk (ISO 32000)
+_TIME = "%Y-%m-%d %H:%M:%S"
+_ACCEPTED = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
+_slots = threading.BoundedSemaphore(PARALLEL_CHECKS)
+
+NOT_PDF = "该文件不是PDF文件，请上传签名的病历PDF"
+TOO_LARGE = "文件超过20MB，无法验证"
+EMPTY = "文件为空，请重新选择"
+ENCRYPTED = "该PDF文件已加密，无法验证；请上传未加密的签名文件"
+BROKEN = "PDF文件已损坏，无法读取"
+UNSIGNED = "该PDF文件没有电子签名"
+TOO_MANY = f"签名数量超过{MAX_SIGNATURES}个，无法验证"
+BUSY = "验证服务繁忙，请稍后再试"
+NO_MATCH = "未找到与之一致的本系统签署文件（文件已被修改，或并非本系统签署）"
+APPENDED = "签名部分与本系统第{version}版签署文件一致，但文件在签名后被追加了内容"
+
+
+class VerificationError(HisError):
+    """The file cannot be checked at all; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """One signature's verdict and what the page shows about it (display strings)."""
+
+    field_name: str
+    valid: bool
+    """有效: intact, by a trusted certificate valid at the signing time, trusted
+    timestamp, nothing changed after it but long-term validation data."""
+    reasons: tuple[str, ...]
+    """Why it is 无效 (empty when valid)."""
+    signer: str
+    issuer: str
+    serial: str
+    cert_status: str
+    signing_time: str
+    timestamp: str
+    """The trusted time (TSA's genTime), or why there is none."""
+    tsa: str
+    covers_whole_file: bool
+    changes: str
+    """What changed or was added after signing, in words."""
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The uploaded file's report."""
+
+    signatures: tuple[SignatureCheck, ...]
+    sha256: str
+    size: int
+    matched: bool
+    """The file (or its signed part) is a signed version stored by this system."""
+    match: str
+    """The match in words, e.g. "与本系统第2版签署文件一致"."""
+
+    @property
+    def all_valid(self) -> bool:
+        return all(check.valid for check in self.signatures)
+
+
+def check_upload(data: bytes) -> None:
+    """The checks that need no parsing: size and the PDF header.
+
+    Raises:
+        VerificationError: Empty, over :data:`MAX_PDF_BYTES`, or not a PDF.
+    """
+    if not data:
+        raise VerificationError(EMPTY)
+    if len(data) > MAX_PDF_BYTES:
+        raise VerificationError(TOO_LARGE)
+    if b"%PDF-" not in data[:_HEADER_WINDOW]:
+        raise VerificationError(NOT_PDF)
+
+
+def _signatures(data: bytes) -> list[EmbeddedPdfSignature]:
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted:
+            raise VerificationError(ENCRYPTED)
+        signatures = list(reader.embedded_regular_signatures)
+    except VerificationError:
+        raise
+    except Exception as exc:  # any parser failure on a hostile file: unreadable
+        log.info("unreadable PDF upload: %r", exc)
+        raise VerificationError(BROKEN) from exc
+    if not signatures:
+        raise VerificationError(UNSIGNED)
+    if len(signatures) > MAX_SIGNATURES:
+        raise VerificationError(TOO_MANY)
+    return signatures
+
+
+def _claimed_timestamp(signature: EmbeddedPdfSignature) -> datetime | None:
+    """The genTime the signature timestamp claims (checked by pyHanko later)."""
+    try:
+        for attr in signature.signer_info["unsigned_attrs"] or []:
+            if attr["type"].native == "signature_time_stamp_token":
+                content = attr["values"][0]["content"]["encap_content_info"]
+                return content["content"].parsed["gen_time"].native
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+        return None
+    return None
+
+
+def _name(cert: x509.Certificate | None, part: str = "subject") -> str:
+    if cert is None:
+        return ""
+    names = getattr(cert, part).native
+    return str(names.get("common_name") or names.get("organization_name") or "")
+
+
+def _reasons(status: PdfSignatureStatus, cert: DoctorCertificate | None) -> list[str]:
+    reasons = []
+    if not status.intact:
+        reasons.append("签名后文件内容被改动（文档摘要与签名不一致）")
+    elif not status.valid:
+        reasons.append("签名值校验失败")
+    elif status.revoked:
+        reasons.append("签名时证书已被吊销")
+    elif not status.trusted:
+        reasons.append("签名证书不是由本院CA签发或证书链无法验证（不受信任）")
+    if cert is not None and cert.revoke_reason in ("key_compromise", "keyCompromise"):
+        reasons.append("签名证书因私钥泄露被吊销")
+    stamp = status.timestamp_validity
+    if stamp is None:
+        reasons.append("没有可信时间戳")
+    elif not (stamp.intact and stamp.valid and stamp.trusted):
+        reasons.append("签名时间戳无效或不受信任")
+    coverage = status.coverage
+    if coverage is None or coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+        reasons.append("签名范围异常，未覆盖完整的文件版本")
+    elif status.modification_level not in _ACCEPTED:
+        reasons.append("签名后文件被追加修改")
+    return reasons
+
+
+def _changes(status: PdfSignatureStatus) -> str:
+    if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
+        return "无（签名覆盖整个文件）"
+    if status.coverage != SignatureCoverageLevel.ENTIRE_REVISION:
+        return "签名范围异常"
+    level = status.modification_level
+    if level == ModificationLevel.NONE:
+        return "签名后文件末尾有追加数据，已签名内容未改动"
+    if level == ModificationLevel.LTA_UPDATES:
+        return "签名后仅追加了长期验证数据（允许）"
+    if level == ModificationLevel.FORM_FILLING:
+        return "签名后有增量更新：填写了表单或追加了签名"
+    if level == ModificationLevel.ANNOTATIONS:
+        return "签名后有增量更新：添加或修改了注释"
+    return "签名后有增量更新：修改了页面内容或文件结构"
+
+
+def _cert_row(session: Session, cert: x509.Certificate) -> DoctorCertificate | None:
+    """Our row for exactly this certificate (same serial *and* same bytes)."""
+    row = session.exec(
+        select(DoctorCertificate).where(
+            DoctorCertificate.serial_hex == format(cert.serial_number, "x")
+        )
+    ).first()
+    if row is None or pem.unarmor(row.cert_pem.encode())[2] != cert.dump():
+        return None
+    return row
+
+
+def _cert_status(row: DoctorCertificate | None, trusted: bool, zone, now) -> str:
+    if row is None:
+        return "本院CA签发" if trusted else "非本系统签发的证书"
+    if row.status == CertStatus.REVOKED:
+        return f"已吊销（{row.revoked_at.astimezone(zone):{_TIME}}）"
+    until = row.not_after.astimezone(zone).strftime("%Y-%m-%d")
+    if now >= row.not_after:
+        return f"已过期（有效期至 {until}）"
+    return f"有效（有效期至 {until}）"
+
+
+def _field_name(signature: EmbeddedPdfSignature) -> str:
+    try:
+        return str(signature.field_name)
+    except Exception:  # a hostile signature field
+        return ""
+
+
+def _broken(signature: EmbeddedPdfSignature) -> SignatureCheck:
+    return SignatureCheck(
+        field_name=_field_name(signature),
+        valid=False,
+        reasons=("签名数据已损坏，无法校验",),
+        signer="",
+        issuer="",
+        serial="",
+        cert_status="",
+        signing_time="",
+        timestamp="",
+        tsa="",
+        covers_whole_file=False,
+        changes="",
+    )
+
+
+def _check(
+    session: Session,
+    signature: EmbeddedPdfSignature,
+    *,
+    roots: list[x509.Certificate],
+    crl: bytes,
+    zone,
+    now: datetime,
+) -> SignatureCheck:
+    common = {"trust_roots": roots, "crls": [crl], "allow_fetching": False}
+    signer_context = ValidationContext(
+        **common,
+        moment=_claimed_timestamp(signature) or now,
+        retroactive_revinfo=True,  # our CRL is from now, the moment may be earlier
+    )
+    try:
+        status = validate_pdf_signature(
+            signature,
+            signer_validation_context=signer_context,
+            ts_validation_context=ValidationContext(**common, moment=now),
+        )
+    except Exception as exc:  # any failure on a hostile signature: not checkable
+        log.info("signature could not be validated: %r", exc)
+        return _broken(signature)
+    cert = status.signing_cert
+    row = _cert_row(session, cert)
+    stamp = status.timestamp_validity
+    reported = status.signer_reported_dt
+    reasons = _reasons(status, row)
+    return SignatureCheck(
+        field_name=_field_name(signature),
+        valid=not reasons,
+        reasons=tuple(reasons),
+        signer=_name(cert),
+        issuer=_name(cert, "issuer"),
+        serial=format(cert.serial_number, "x"),
+        cert_status=_cert_status(row, status.trusted or status.revoked, zone, now),
+        signing_time=reported.astimezone(zone).strftime(_TIME) if reported else "",
+        timestamp=(
+            stamp.timestamp.astimezone(zone).strftime(_TIME)
+            if stamp is not None
+            else "无"
+        ),
+        tsa=_name(stamp.signing_cert) if stamp is not None else "",
+        covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        changes=_changes(status),
+    )
+
+
+def _stored(session: Session, digest: str) -> SignedDocument | None:
+    return session.exec(
+        select(SignedDocument).where(SignedDocument.sha256 == digest)
+    ).first()
+
+
+def _signed_part_end(signature: EmbeddedPdfSignature, size: int) -> int:
+    """Where the revision this signature covers ends (0: not a usable range)."""
+    try:
+        start, _, offset, length = (int(v) for v in signature.sig_object["/ByteRange"])
+    except Exception:  # a hostile /ByteRange: no signed part to compare
+        return 0
+    end = offset + length
+    return end if start == 0 and 0 < end < size else 0
+
+
+def _match(
+    session: Session, data: bytes, signatures: list[EmbeddedPdfSignature]
+) -> tuple[bool, str]:
+    found = _stored(session, hashlib.sha256(data).hexdigest())
+    if found is not None:
+        text = f"与本系统第{found.version}版签署文件一致"
+        if found.superseded_at is not None:
+            text += "（该版本的签名已撤销，病历已修订）"
+        return True, text
+    for signature in signatures:
+        end = _signed_part_end(signature, len(data))
+        found = (
+            _stored(session, hashlib.sha256(data[:end]).hexdigest()) if end else None
+        )
+        if found is not None:
+            return False, APPENDED.format(version=found.version)
+    return False, NO_MATCH
+
+
+def verify_pdf(
+    *, session: Session, data: bytes, kek: bytes, zone, now: datetime | None = None
+) -> VerificationReport:
+    """Check every signature of an uploaded PDF (blocking: run it in a thread).
+
+    Args:
+        session: For the CA, the certificate table and the stored hashes (read only).
+        data: The uploaded file, in memory.
+        kek: Opens the CA key that signs the CRL handed to the validator.
+        zone: Times are shown in this zone.
+        now: Certificates' current state as of this time; default now.
+
+    Raises:
+        VerificationError: Empty, too large, not a PDF, encrypted, unreadable,
+            unsigned, too many signatures, or too many checks running.
+    """
+    check_upload(data)
+    now = now or utcnow()
+    if not _slots.acquire(timeout=_BUSY_SECONDS):
+        raise VerificationError(BUSY)
+    try:
+        signatures = _signatures(data)
+        ca_pem = certificates.ca_certificate_pem(session=session)
+        roots = [x509.Certificate.load(pem.unarmor(ca_pem)[2])]
+        crl = certificates.crl_der(session=session, kek=kek, now=now)
+        checks = tuple(
+            _check(session, signature, roots=roots, crl=crl, zone=zone, now=now)
+            for signature in signatures
+        )
+        matched, match = _match(session, data, signatures)
+    finally:
+        _slots.release()
+    return VerificationReport(
+        signatures=checks,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        matched=matched,
+        match=match,
+    )
