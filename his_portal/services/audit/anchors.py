@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from his_portal.adapters.tsa_client import (
+    TimestampSource,
+    TsaProviderError,
+    build_request,
+    token_from_response,
+)
 from his_portal.models import AuditAnchor, AuditEvent, AuditHead, utcnow
-
-if TYPE_CHECKING:
-    from his_portal.adapters.tsa_client import TimestampSource
-    from his_portal.services.pki.timestamp_authority import TimestampAuthority
-
 from his_portal.services.audit.chain import (
     AuditError,
     _audit_key,
@@ -21,6 +21,8 @@ from his_portal.services.audit.chain import (
     _head_mac,
     _same,
 )
+from his_portal.services.pki import certificates
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
 
 # --- anchoring -------------------------------------------------------------------
 
@@ -36,9 +38,6 @@ def clinic_tsa(session: Session, kek: bytes) -> TimestampAuthority:
         keyvault.PkiError: No clinic CA yet (``cli init``), or the KEK does not
             open the TSA key.
     """
-    from his_portal.services.pki import certificates
-    from his_portal.services.pki.timestamp_authority import TimestampAuthority
-
     ca = certificates.load_authority(session=session, kek=kek)
     tsa = certificates.load_authority(
         session=session, kek=kek, purpose=certificates.TSA
@@ -76,12 +75,6 @@ def anchor_head(
         AuditError: The head does not verify (it is not anchored), or the TSA
             failed or answered something else.
     """
-    from his_portal.adapters.tsa_client import (
-        TsaProviderError,
-        build_request,
-        token_from_response,
-    )
-
     head = session.get(AuditHead, 1)
     if head is None or head.seq <= 0:
         return None

@@ -10,29 +10,26 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from asn1crypto import cms, pem, x509
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko.sign.validation.status import TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
 from sqlmodel import Session
 
 from his_portal.models import AuditAnchor
-
-if TYPE_CHECKING:
-    pass
-
 from his_portal.services.audit.anchors import _imprint_data
 from his_portal.services.audit.chain import _head_mac
+from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import PkiError
 
 
 def _trust_context_factory(
     session: Session, roots: Sequence[bytes] | None, system_trust: bool
 ) -> Callable[[datetime], Any]:
-    from asn1crypto import pem, x509
-    from pyhanko_certvalidator import ValidationContext
-
     if roots is None:
-        from his_portal.services.pki import certificates
-        from his_portal.services.pki.keyvault import PkiError
-
         try:
             roots = [certificates.ca_certificate_pem(session=session)]
         except PkiError:
@@ -61,11 +58,6 @@ class _AnchorCheck:
 async def _check_tokens(
     anchors: Sequence[AuditAnchor], key: bytes, context: Callable[[datetime], Any]
 ) -> list[_AnchorCheck]:
-    from asn1crypto import cms
-    from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
-
     results = []
     for anchor in anchors:
         try:
