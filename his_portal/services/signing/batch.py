@@ -198,7 +198,7 @@ def claim(
     """
     now = now or utcnow()
     row, actor = load(session, confirmation_id, user, session_token, secret)
-    if row.status != "used" or row.used_at is None:
+    if row.status != "used" or row.used_at is None or not row.seal_choice:
         raise refuse(session, actor, row.id, "batch_not_spent", MSG_NOT_SPENT)
     ids = record_ids_of(row)
     won = update(
@@ -213,7 +213,7 @@ def claim(
         raise refuse(session, actor, row.id, "batch_rerun", MSG_RAN)
     audit(session, actor, "sign.batch_started", row.id, records=len(ids))
     session.commit()
-    return BatchPlan(row.id, user.id, ids, row.method, row.seal_choice or "system")
+    return BatchPlan(row.id, user.id, ids, row.method, row.seal_choice)
 
 
 def sign_one(

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from his_portal.models import (
     CertStatus,
+    Confirmation,
     DoctorCertificate,
     MedicalRecord,
     SignedDocument,
@@ -104,6 +105,18 @@ def test_no_batch_without_a_spent_confirmation(db, tmp_path):
     with pytest.raises(w.WillingnessError, match="请先完成意愿校验并点击签署"):
         claim(db, started)  # confirmed is not enough: 签署 spends it
     assert signed_ids(db) == set()
+
+
+def test_a_spent_confirmation_without_a_seal_choice_is_refused(db):
+    """The batch never picks a seal the doctor did not choose at 签署."""
+    started = confirmed_by_sms(db)
+    consume(db, started, now=T)
+    row = db.get(Confirmation, started.confirmation_id)
+    row.seal_choice = ""
+    db.add(row)
+    db.commit()
+    with pytest.raises(w.WillingnessError, match="请先完成意愿校验并点击签署"):
+        claim(db, started)
 
 
 def test_a_batch_runs_once(db):
