@@ -2,7 +2,8 @@
 
 - ``init``: create the private data directory and the key-encryption key, create the
   clinic CA and timestamp authority on first start, and load the demo clinic into an
-  empty database (demo mode only). Safe to run again: it changes nothing then.
+  empty database (demo mode only), then the chain's signed 90-day history
+  (``--no-demo-history`` skips it). Safe to run again: it changes nothing then.
 - ``preflight``: check the configuration before starting (settings, data dir,
   database — a missing PostgreSQL database is created —, Redis, KEK); one line per
   problem (exit status 2).
@@ -11,6 +12,10 @@
 - ``create-user LOGIN NAME ROLE [--clinic NAME]``: create an account (the first
   administrator outside demo mode); the password comes from ``HIS_NEW_PASSWORD`` or
   is asked for twice on the terminal.
+- ``integrity-check``: re-validate every stored signed PDF (file present, SHA-256 as
+  recorded, signature valid against the clinic CA, offline) and the audit chain;
+  store the report, notify the administrators of a failure; one line per failure
+  (exit status 1 if there is any).
 - ``anchor-audit``: timestamp the audit log's head now (RFC 3161), with the clinic's
   TSA or the external one in ``HIS_TSA_URL``; does nothing if the head has not moved
   since the latest anchor.
@@ -22,13 +27,20 @@ import argparse
 import getpass
 import os
 import sys
+import time
 from datetime import datetime
 
 from his_portal import db, deps
-from his_portal.demo.data import load_demo_data
+from his_portal.demo.data import CLINICS, load_demo_data
+from his_portal.demo.history import (
+    HistoryContext,
+    history_started,
+    sign_demo_history,
+)
 from his_portal.errors import HisError
 from his_portal.preflight import PreflightError
 from his_portal.preflight import check as check_configuration
+from his_portal.services import integrity
 from his_portal.services.accounts import AccountError, create_account
 from his_portal.services.audit import (
     Actor,
@@ -36,13 +48,14 @@ from his_portal.services.audit import (
     anchor_head,
     verify_chain,
 )
+from his_portal.services.auth.passwords import PasswordRejected
 from his_portal.services.pki.certificates import ensure_authority
 from his_portal.services.pki.keyvault import load_or_create_kek
 from his_portal.services.signing import records as record_signing
 from his_portal.settings import SettingsError, clinic_zone, get_settings
 
 
-def init() -> int:
+def init(*, history: bool = True) -> int:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     kek = load_or_create_kek(settings.kek_file, create=True)
@@ -71,7 +84,38 @@ def init() -> int:
     with db.session() as session:
         loaded = load_demo_data(session=session, now=datetime.now(clinic_zone()))
     print("Demo data loaded." if loaded else "Database already has data: left as is.")
+    if history:
+        _demo_history(kek, fresh=loaded)
     return 0
+
+
+def _demo_history(kek: bytes, *, fresh: bool) -> None:
+    """The chain's signed 90-day history, after a fresh demo load (or to finish
+    one that stopped part-way)."""
+    settings = get_settings()
+    started = time.monotonic()
+    with db.session() as session:
+        if not (fresh or history_started(session)):
+            return
+        result = sign_demo_history(
+            session=session,
+            now=datetime.now(clinic_zone()),
+            context=HistoryContext(
+                kek=kek,
+                data_dir=settings.data_dir,
+                crl_url=deps.crl_url(),
+                zone=clinic_zone(),
+                amend_days=settings.amend_days,
+                cert_valid_days=settings.cert_valid_days,
+                tsa_url=settings.tsa_url,
+            ),
+        )
+    if result is not None:
+        print(
+            f"Demo history: {result.records} records over 90 days in "
+            f"{len(CLINICS)} clinics, {result.signed} signed "
+            f"({time.monotonic() - started:.0f} s)."
+        )
 
 
 def _when(at: datetime | None) -> str:
@@ -167,18 +211,50 @@ def create_user(args: argparse.Namespace) -> int:
                 actor=Actor(login_id="cli"),
             )
             created = f"Account {user.login_id} ({user.role}) created."
-    except AccountError as exc:
+    except (AccountError, PasswordRejected) as exc:
         print(f"Account not created: {exc.message}")
         return 1
     print(created)
     return 0
 
 
+def integrity_check() -> int:
+    settings = get_settings()
+    try:
+        with db.session() as session:
+            result = integrity.run_check(
+                session=session,
+                data_dir=settings.data_dir,
+                zone=clinic_zone(),
+                system_trust=bool(settings.tsa_url),
+            )
+    except HisError as exc:
+        print(f"Integrity check not run: {exc.message}")
+        return 1
+    for failure in result.failures:
+        print(
+            f"record {failure.record_id} version {failure.version} "
+            f"(document {failure.document_id}): {failure.reason}"
+        )
+    if result.failed > len(result.failures):
+        print(f"... and {result.failed - len(result.failures)} more failed documents")
+    if not result.audit_ok:
+        print(f"audit log: {result.audit_message}")
+    chain = "intact" if result.audit_ok else "BROKEN"
+    print(
+        f"Checked {result.checked} signed PDFs in {result.seconds:.1f} s "
+        f"({result.ms_per_document:.0f} ms each): {result.failed} failed; audit "
+        f"chain {chain} (report {result.report_id})."
+    )
+    return 0 if result.ok else 1
+
+
 COMMANDS = {
-    "init": lambda _args: init(),
+    "init": lambda args: init(history=not args.no_demo_history),
     "preflight": lambda _args: preflight(),
     "verify-audit": lambda _args: verify_audit(),
     "anchor-audit": lambda _args: anchor_audit(),
+    "integrity-check": lambda _args: integrity_check(),
     "create-user": create_user,
 }
 
@@ -186,8 +262,13 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m his_portal.cli")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("init", "preflight", "verify-audit", "anchor-audit"):
+    for name in ("preflight", "verify-audit", "anchor-audit", "integrity-check"):
         commands.add_parser(name)
+    commands.add_parser("init").add_argument(
+        "--no-demo-history",
+        action="store_true",
+        help="demo mode: skip the chain's signed 90-day history (slow)",
+    )
     user = commands.add_parser("create-user", help="create an account")
     user.add_argument("login")
     user.add_argument("name")

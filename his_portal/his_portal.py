@@ -4,17 +4,21 @@ import reflex as rx
 
 from his_portal import maintenance, routes
 from his_portal.api import api
-from his_portal.pages.admin import AdminState, admin_page
+from his_portal.pages.admin import AdminState, IntegrityState, admin_page
+from his_portal.pages.admin_audit import AuditState, audit_page
 from his_portal.pages.confirm import ConfirmState, confirm_page
 from his_portal.pages.login import LoginState, login_page
 from his_portal.pages.manage import ManageState, manage_page
 from his_portal.pages.profile import ProfileState, ProfileTabState, profile_page
 from his_portal.pages.search import SearchState, search_page
+from his_portal.pages.set_password import SetPasswordState, set_password_page
+from his_portal.pages.verify import verify_page, verify_record_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
 from his_portal.states.notifications import NotificationState
 from his_portal.states.seals import SealState
+from his_portal.states.verify import VerifyRecordState, VerifyState
 
 
 def index() -> rx.Component:
@@ -54,7 +58,19 @@ app.add_page(
     admin_page,
     route=routes.ADMIN,
     title="系统管理 · 牙医云 HIS",
-    on_load=[AuthState.guard, AdminState.on_load],
+    on_load=[AuthState.guard, AdminState.on_load, IntegrityState.on_load],
+)
+app.add_page(
+    audit_page,
+    route=routes.AUDIT,
+    title="审计日志 · 牙医云 HIS",
+    on_load=[AuthState.guard, AuditState.on_load],
+)
+app.add_page(
+    set_password_page,
+    route=routes.SET_PASSWORD,
+    title="设置新密码 · 牙医云 HIS",
+    on_load=SetPasswordState.on_load,
 )
 app.add_page(
     profile_page,
@@ -89,4 +105,16 @@ app.add_page(
     route=routes.CONFIRM,
     title="病历签署确认 · 牙医云 HIS",
     on_load=ConfirmState.on_load,
+)
+app.add_page(
+    verify_page,
+    route=routes.VERIFY,
+    title="签名验证 · 牙医云 HIS",
+    on_load=VerifyState.on_load,
+)
+app.add_page(
+    verify_record_page,
+    route=routes.VERIFY_RECORD,
+    title="病历签名状态 · 牙医云 HIS",
+    on_load=VerifyRecordState.on_load,
 )

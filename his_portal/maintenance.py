@@ -2,8 +2,9 @@
 anchor the audit head with a timestamp, sweep files that a crash or a rolled
 back transaction left behind, and delete expired signed-file tickets. Each step is
 idempotent, so several workers doing it at once is harmless (an unchanged head is
-not anchored twice). 签名状态通知 (超期未签, 证书到期) run once per interval across
-all workers (``jobs.run_if_due``)."""
+not anchored twice). 签名状态通知 (超期未签, 证书到期) and the daily integrity check
+(every signed PDF and the audit chain, ``services/integrity``) run once per
+interval across all workers (``jobs.run_if_due``)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ import logging
 from datetime import datetime, timedelta
 
 from his_portal import db, deps
-from his_portal.services import audit, file_tickets, jobs
+from his_portal.services import audit, file_tickets, integrity, jobs
 from his_portal.services.notifications import periodic as notices
 from his_portal.services.signing import records as record_signing
 from his_portal.settings import clinic_zone, get_settings
 
-__all__ = ["INTERVAL_SECONDS", "run_forever", "run_notifications", "run_once"]
+__all__ = [
+    "INTERVAL_SECONDS",
+    "run_forever",
+    "run_integrity",
+    "run_notifications",
+    "run_once",
+]
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 300
@@ -54,9 +61,48 @@ def run_notifications(now: datetime | None = None) -> dict | None:
         )
 
 
+def run_integrity(now: datetime | None = None) -> dict | None:
+    """The integrity check (every signed PDF, the audit chain), once per
+    ``integrity.INTERVAL`` across all workers: its summary, or None when another
+    worker had this interval."""
+    settings = get_settings()
+
+    def job(session) -> dict:
+        result = integrity.run_check(
+            session=session,
+            data_dir=settings.data_dir,
+            zone=clinic_zone(),
+            system_trust=bool(settings.tsa_url),
+        )
+        return {
+            "report": result.report_id,
+            "checked": result.checked,
+            "failed": result.failed,
+            "audit_ok": result.audit_ok,
+            "ms_per_document": round(result.ms_per_document, 1),
+        }
+
+    with db.session() as session:
+        return jobs.run_if_due(
+            session,
+            name=integrity.JOB_NAME,
+            interval=integrity.INTERVAL,
+            job=job,
+            now=now,
+        )
+
+
+async def _integrity_round() -> None:
+    try:
+        await asyncio.to_thread(run_integrity)
+    except Exception:
+        log.exception("integrity check failed")
+
+
 async def run_forever() -> None:
     """The lifespan task: a round now and then every ``INTERVAL_SECONDS``; a failed
     round is logged and retried next time, it never stops the app."""
+    checking: asyncio.Task | None = None
     while True:
         try:
             await asyncio.to_thread(run_once)
@@ -66,4 +112,8 @@ async def run_forever() -> None:
             await asyncio.to_thread(run_notifications)
         except Exception:
             log.exception("notification round failed")
+        # The integrity check can take long: its own task, so that anchoring and
+        # the other rounds go on meanwhile; at most one at a time per worker.
+        if checking is None or checking.done():
+            checking = asyncio.create_task(_integrity_round())
         await asyncio.sleep(INTERVAL_SECONDS)

@@ -16,11 +16,16 @@ DEV_SMS = "/dev/sms"
 SIGNED_FILES = "/files/signed"
 CONFIRM = "/confirm/[qr]"
 CA_CERT = "/pki/ca.crt"
+VERIFY = "/verify"  # 验证: public, no login
+VERIFY_RECORD = "/verify/[vid]"  # the QR code in a signed PDF's footer
+SET_PASSWORD = "/set-password"
+AUDIT = "/admin/audit"
 
 PAGE_ROLES: dict[str, frozenset[Role]] = {
     WORKBENCH: frozenset({Role.DOCTOR, Role.MANAGER}),
     MANAGE: frozenset({Role.MANAGER}),
     ADMIN: frozenset({Role.ADMIN}),
+    AUDIT: frozenset({Role.ADMIN}),
     PROFILE: frozenset(Role),
     SEARCH: frozenset({Role.DOCTOR, Role.MANAGER}),
 }

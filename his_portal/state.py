@@ -37,6 +37,12 @@ class AuthState(rx.State):
         with db.session() as session:
             return auth.resolve_session(session=session, token=self.token)
 
+    def _pending_user(self) -> auth.CurrentUser | None:
+        """The user of a session that must set a new password before anything else
+        (every other handler refuses it: it resolves to nobody)."""
+        with db.session() as session:
+            return auth.pending_password_change(session=session, token=self.token)
+
     def _require(self, *roles: Role) -> auth.CurrentUser | None:
         """The current user if logged in with one of ``roles`` (any role if none)."""
         user = self._current_user()
@@ -63,6 +69,8 @@ class AuthState(rx.State):
         """on_load of every protected page: log in first, and only the page's roles."""
         user = self._current_user()
         if user is None:
+            if self._pending_user() is not None:
+                return rx.redirect(routes.SET_PASSWORD)
             self._clear()
             return rx.redirect(routes.LOGIN)
         self._show(user)
@@ -77,8 +85,23 @@ class AuthState(rx.State):
         """``/``: the user's home page, or the login page."""
         user = self._current_user()
         if user is None:
-            return rx.redirect(routes.LOGIN)
+            pending = self._pending_user() is not None
+            return rx.redirect(routes.SET_PASSWORD if pending else routes.LOGIN)
         return rx.redirect(routes.HOME_BY_ROLE[user.role])
+
+    @rx.event
+    def check_alive(self):
+        """The shell's periodic check: a session ended elsewhere (account disabled,
+        password reset or changed, logged out) logs this page out. It writes
+        nothing, so an open page does not count as activity."""
+        if not self.token:
+            return None
+        with db.session() as session:
+            alive = auth.live_session(session=session, token=self.token) is not None
+        if alive:
+            return None
+        self._clear()
+        return rx.redirect(routes.LOGIN)
 
     @rx.event
     def logout(self):

@@ -1,23 +1,20 @@
-"""系统管理: accounts and their lockout state (unlock early), and 实名认证 reviews
-requested through 其他方式认证."""
+"""系统管理: accounts (create, disable / enable, reset password, unlock), the
+integrity check, the 实名认证 reviews requested through 其他方式认证, and the way to
+审计日志 (``admin_audit``). The state is in ``admin_state``, the account pieces in
+``admin_accounts``, the integrity panel in ``admin_integrity``."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from his_portal import db, deps, routes
+from his_portal import routes
 from his_portal.components.data_table import data_table
-from his_portal.errors import HisError
-from his_portal.models import Role
-from his_portal.services import auth
-from his_portal.services.audit import Actor
-from his_portal.services.identity import verification
-from his_portal.settings import clinic_zone
-from his_portal.state import AuthState
+from his_portal.pages.admin_accounts import accounts_section
+from his_portal.pages.admin_integrity import IntegrityState, integrity_panel
+from his_portal.pages.admin_state import AdminState
 from his_portal.template import template
 
-COLUMNS = ("账号", "姓名", "角色", "分院", "状态", "操作")
-
+__all__ = ["AdminState", "IntegrityState", "admin_page"]
 
 REVIEW_COLUMNS = (
     "账号",
@@ -28,101 +25,6 @@ REVIEW_COLUMNS = (
     "提交时间",
     "操作",
 )
-
-
-class AdminState(AuthState):
-    accounts: list[auth.AccountRow] = []
-    reviews: list[dict[str, str]] = []
-
-    @rx.event
-    def decide(self, review_id: int, approve: bool):
-        admin = self._require(Role.ADMIN)
-        if admin is None:
-            return AuthState.guard
-        ip, agent = self._client()
-        context = deps.issue_context(
-            Actor(admin.id, admin.login_id, ip, agent), admin.clinic_name
-        )
-        try:
-            with db.session() as session:
-                verification.approve_review(
-                    session=session,
-                    admin=admin,
-                    review_id=review_id,
-                    approve=approve,
-                    context=context,
-                )
-        except HisError as exc:
-            return rx.toast.error(exc.message)
-        self._load()
-        return rx.toast.success("已通过实名认证，证书已签发" if approve else "已驳回")
-
-    @rx.event
-    def on_load(self):
-        return self._load()
-
-    @rx.event
-    def unlock(self, login_id: str):
-        admin = self._require(Role.ADMIN)
-        if admin is None:
-            return AuthState.guard
-        with db.session() as session:
-            auth.unlock_account(session=session, admin=admin, login_id=login_id)
-        self._load()
-        return rx.toast.success(f"已解锁账号 {login_id}")
-
-    def _load(self):
-        admin = self._require(Role.ADMIN)
-        if admin is None:
-            return AuthState.guard
-        zone = clinic_zone()
-        with db.session() as session:
-            self.accounts = auth.list_accounts(session=session, admin=admin, zone=zone)
-            pending = verification.list_pending_reviews(session=session, admin=admin)
-        self.reviews = [
-            {
-                "id": str(r.id),
-                "login_id": r.login_id,
-                "name": r.name,
-                "id_type": r.id_type,
-                "id_number": r.id_number_masked,
-                "mobile": r.mobile_masked,
-                "submitted_at": r.submitted_at.astimezone(zone).strftime(
-                    "%Y-%m-%d %H:%M"
-                ),
-            }
-            for r in pending
-        ]
-        return None
-
-
-def _cells(row: rx.Var[auth.AccountRow]) -> list:
-    locked = row.locked_until != ""
-    return [
-        row.login_id,
-        row.display_name,
-        rx.Var.create(routes.ROLE_LABELS).get(row.role, ""),
-        row.clinic_name,
-        rx.cond(
-            locked,
-            rx.badge(f"已锁定至 {row.locked_until}", color_scheme="red"),
-            rx.cond(
-                row.is_active,
-                rx.badge("正常", color_scheme="green"),
-                rx.badge("已停用", color_scheme="gray"),
-            ),
-        ),
-        rx.cond(
-            locked,
-            rx.button(
-                "解锁",
-                size="1",
-                variant="soft",
-                aria_label=f"解锁账号 {row.login_id}",
-                on_click=AdminState.unlock(row.login_id),
-            ),
-        ),
-    ]
 
 
 def _review_cells(row: rx.Var[dict[str, str]]) -> list:
@@ -156,8 +58,15 @@ def _review_cells(row: rx.Var[dict[str, str]]) -> list:
 @template("系统管理")
 def admin_page() -> rx.Component:
     return rx.vstack(
-        rx.heading("账号", size="3", as_="h3"),
-        data_table("账号列表", COLUMNS, AdminState.accounts, _cells),
+        rx.hstack(
+            rx.link(
+                rx.hstack(rx.icon("scroll-text", size=16), "审计日志", align="center"),
+                href=routes.AUDIT,
+            ),
+            spacing="4",
+        ),
+        integrity_panel(),
+        accounts_section(),
         rx.heading("实名认证人工审核", size="3", as_="h3", margin_top="16px"),
         rx.cond(
             AdminState.reviews.length() > 0,
@@ -167,5 +76,5 @@ def admin_page() -> rx.Component:
             rx.text("暂无待审核的申请", color_scheme="gray"),
         ),
         width="100%",
-        spacing="3",
+        spacing="4",
     )

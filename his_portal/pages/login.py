@@ -60,6 +60,8 @@ class LoginState(AuthState):
             return None
         self.error = ""
         self.token = token
+        if user.must_change_password:
+            return rx.redirect(routes.SET_PASSWORD)
         self._show(user)
         return rx.redirect(routes.HOME_BY_ROLE[user.role])
 
@@ -122,6 +124,13 @@ def login_card() -> rx.Component:
                         size="3",
                         width="100%",
                         color_scheme="green",
+                    ),
+                    rx.link(
+                        "验证病历签名（无需登录）",
+                        href=routes.VERIFY,
+                        size="2",
+                        align="center",
+                        width="100%",
                     ),
                     spacing="4",
                     width="100%",

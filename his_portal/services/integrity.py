@@ -2,11 +2,13 @@
 
 For each ``SignedDocument`` (superseded versions included): the file is present
 under the private data dir, its SHA-256 is the one recorded at signing, and
-pyHanko validates its signature offline against the clinic CA only, as of the
-signing time (intact, valid, trusted, a trusted timestamp, the whole file
-covered). Then :func:`~.audit.verify_chain` checks the audit log. One
-``IntegrityReport`` row holds the result; any failure notifies every active
-administrator (``Kind.INTEGRITY``).
+pyHanko validates its signature offline against the clinic CA only (intact,
+valid, trusted, a trusted timestamp, the whole file covered), now or, failing
+that, as of its trusted timestamp's time (a certificate that expired or was
+revoked since does not make an earlier signature invalid). Then
+:func:`~.audit.verify_chain` checks the audit log. One ``IntegrityReport`` row
+holds the result; any failure notifies every active administrator
+(``Kind.INTEGRITY``).
 
 Documents are read one at a time (the rows ``_YIELD_PER`` at a time, each file
 hashed in chunks before it is read whole for pyHanko), so memory does not grow
@@ -118,14 +120,13 @@ def _sha256(path: Path) -> str:
 
 
 def check_document(
-    *, file_name: str, sha256: str, signed_at: datetime, base: Path, ca_pem: bytes
+    *, file_name: str, sha256: str, base: Path, ca_pem: bytes
 ) -> str | None:
     """Why one stored signed PDF fails, or None when it passes.
 
     Args:
         file_name: ``SignedDocument.file_name``, relative to ``base``.
         sha256: The hash recorded at signing.
-        signed_at: Validate the signature as of this time.
         base: The signed-PDF directory (``$HIS_DATA_DIR/signed``).
         ca_pem: The clinic CA, the only trust root.
     """
@@ -136,10 +137,15 @@ def check_document(
         return "文件缺失"
     if _sha256(path) != sha256:
         return "文件内容与签署时的SHA-256不符"
+    pdf = path.read_bytes()
     try:
-        report = validate_with_pyhanko(
-            path.read_bytes(), trust_roots_pem=[ca_pem], moment=signed_at
-        )
+        report = validate_with_pyhanko(pdf, trust_roots_pem=[ca_pem])
+        if not report.ok and report.timestamp_valid and report.timestamp_time:
+            # Valid as of its trusted timestamp (the certificate may have expired
+            # or been revoked since: the signature was made while it was valid).
+            report = validate_with_pyhanko(
+                pdf, trust_roots_pem=[ca_pem], moment=report.timestamp_time
+            )
     except ValidationError as exc:
         return f"签名无法校验：{exc.message}"
     problems = [
@@ -181,18 +187,16 @@ def _check_documents(
         SignedDocument.version,
         SignedDocument.file_name,
         SignedDocument.sha256,
-        SignedDocument.signed_at,
     ).order_by(col(SignedDocument.id))
     checked = failed = 0
     failures: list[DocumentFailure] = []
-    for doc_id, record_id, version, file_name, sha256, signed_at in session.exec(
+    for doc_id, record_id, version, file_name, sha256 in session.exec(
         columns.execution_options(yield_per=_YIELD_PER)
     ):
         checked += 1
         reason = check_document(
             file_name=file_name,
             sha256=sha256,
-            signed_at=signed_at,
             base=base,
             ca_pem=ca_pem,
         )

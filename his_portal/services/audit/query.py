@@ -15,7 +15,8 @@ from sqlmodel import Session, col, func, select
 
 from his_portal.errors import AccessDenied, InvalidInput
 from his_portal.models import AuditEvent, MedicalRecord, Patient, Role
-from his_portal.services.audit.chain import HEAD_INVALID_ACTION
+from his_portal.services.audit.chain import HEAD_INVALID_ACTION, AuditError
+from his_portal.services.audit.verify import verify_chain
 from his_portal.services.auth import CurrentUser
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "AuditFilter",
     "AuditPage",
     "AuditRow",
+    "ChainStatus",
+    "chain_status",
     "export_csv",
     "search_events",
 ]
@@ -267,3 +270,42 @@ def export_csv(
         )
         count += 1
     return ("\ufeff" + out.getvalue()).encode("utf-8"), count
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """The chain check as the audit page shows it."""
+
+    ok: bool
+    entries: int
+    #: The first entry that does not verify (None when intact).
+    first_broken_seq: int | None
+    message: str
+    #: The TSA's time of the latest valid anchor, in the clinic's zone ("" if none).
+    latest_anchor: str
+
+
+def chain_status(
+    *, session: Session, viewer: CurrentUser, zone: ZoneInfo, system_trust: bool
+) -> ChainStatus:
+    """Run :func:`~.verify.verify_chain` over the whole log (slow on a big log:
+    call it from a worker thread).
+
+    Raises:
+        AccessDenied: ``viewer`` is not an administrator.
+    """
+    _require_admin(viewer)
+    try:
+        report = verify_chain(session=session, system_trust=system_trust, zone=zone)
+    except AuditError as exc:
+        return ChainStatus(False, 0, None, exc.message, "")
+    anchor = report.latest_anchor_time
+    return ChainStatus(
+        ok=report.ok,
+        entries=report.checked,
+        first_broken_seq=report.first_broken_seq,
+        message=report.reason,
+        latest_anchor=anchor.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        if anchor
+        else "",
+    )
