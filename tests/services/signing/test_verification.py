@@ -148,14 +148,19 @@ def test_a_system_signed_pdf_is_valid(signed):
     assert report.sha256 == doc.sha256 and report.size == len(pdf)
 
 
-def test_one_changed_byte_is_invalid_with_the_reason(signed):
-    session, _, pdf = signed
+def flip_content_byte(pdf: bytes) -> bytes:
+    """One bit changed inside the first page's (compressed) content stream."""
     reader = PdfReader(io.BytesIO(pdf))
     content = reader.pages[0]["/Contents"].indirect_reference.idnum
     at = pdf.index(b"stream", pdf.index(b"\n%d 0 obj" % content)) + 40
     tampered = bytearray(pdf)
     tampered[at] ^= 0x01
-    report = check(session, bytes(tampered))
+    return bytes(tampered)
+
+
+def test_one_changed_byte_is_invalid_with_the_reason(signed):
+    session, _, pdf = signed
+    report = check(session, flip_content_byte(pdf))
     signature = only(report)
     assert not signature.valid
     assert "签名后文件内容被改动（文档摘要与签名不一致）" in signature.reasons
