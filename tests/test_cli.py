@@ -95,7 +95,7 @@ def test_verify_audit_in_a_real_process_catches_a_truncated_log(tmp_path):
     env.update(HIS_DATA_DIR=str(tmp_path), HIS_DEMO_MODE="true")
     engine = make_engine(f"sqlite:///{tmp_path / 'his_portal.db'}")
     SQLModel.metadata.create_all(engine)
-    assert _cli(env, "init")[0] == 0
+    assert _cli(env, "init", "--no-demo-history")[0] == 0
     kek = (tmp_path / "secrets" / "kek.bin").read_bytes()
     # This test process writes with the key the CLI derives from that KEK.
     audit.configure(mac_key(kek, "audit"))
@@ -178,7 +178,7 @@ def test_create_user_makes_a_first_admin_outside_demo_mode(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'his_portal.db'}")
     SQLModel.metadata.create_all(engine)
     env = _clean_env(tmp_path)
-    assert _cli(env, "init")[0] == 0
+    assert _cli(env, "init", "--no-demo-history")[0] == 0
     kek = (tmp_path / "secrets" / "kek.bin").read_bytes()
     weak = env | {"HIS_NEW_PASSWORD": "short"}
     code, out = _cli(weak, "create-user", "ops-admin", "运维管理员", "admin")
