@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import subprocess
@@ -14,6 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pypdf import PdfReader
 
 from his_portal.adapters.tsa_client import (
@@ -251,6 +255,28 @@ def test_reserved_space_too_small(record_pdf: bytes, keys: Keys, tsa) -> None:
     with pytest.raises(SigningError) as caught:
         sign(record_pdf, keys.doctor, keys.ca, tsa=tsa, options=small)
     assert "签名预留空间不足" in caught.value.message
+
+
+def test_signed_attributes_are_the_cades_three(signed: bytes, keys: Keys) -> None:
+    """content-type, message-digest of the byte range, signing-certificate-v2 naming
+    the doctor's certificate (built once per certificate, see pades)."""
+    reader = PdfReader(io.BytesIO(signed))
+    value = reader.get_fields()["DoctorSignature"]["/V"]
+    start, length, second, rest = value["/ByteRange"]
+    digest = hashlib.sha256(
+        signed[start : start + length] + signed[second : second + rest]
+    ).digest()
+    signer = cms.ContentInfo.load(bytes(value["/Contents"]))["content"]
+    signed_attrs = signer["signer_infos"][0]["signed_attrs"]
+    attrs = {a["type"].native: a["values"][0] for a in signed_attrs}
+    assert list(attrs) == ["content_type", "message_digest", "signing_certificate_v2"]
+    assert attrs["content_type"].native == "data"
+    assert attrs["message_digest"].native == digest
+    cert = x509.load_pem_x509_certificate(keys.doctor.cert_pem)
+    (cert_id,) = attrs["signing_certificate_v2"]["certs"]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert cert_id["cert_hash"].native == hashlib.sha256(der).digest()
+    assert cert_id["issuer_serial"]["serial_number"].native == cert.serial_number
 
 
 # --- the built-in TSA -------------------------------------------------------------
