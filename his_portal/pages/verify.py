@@ -91,7 +91,7 @@ def _signature(view: SignatureView) -> rx.Component:
             view.reasons,
             lambda reason: rx.text("原因：" + reason, color_scheme="red", size="2"),
         ),
-        _items_table("签名详情", view.items),
+        _items_table("签名详情", view.rows),
         width="100%",
         spacing="2",
     )

@@ -32,7 +32,7 @@ class SignatureView:
     title: str = ""
     valid: bool = False
     reasons: list[str] = dataclasses.field(default_factory=list)
-    items: list[list[str]] = dataclasses.field(default_factory=list)
+    rows: list[list[str]] = dataclasses.field(default_factory=list)
     """(项目, 结果) rows."""
 
 
@@ -42,8 +42,8 @@ def _view(number: int, check: verification.SignatureCheck) -> SignatureView:
         ["证书颁发者", check.issuer or "—"],
         ["证书序列号", check.serial or "—"],
         ["证书状态", check.cert_status or "—"],
-        ["签名时间", check.signing_time or "—"],
-        ["时间戳时间", check.timestamp or "—"],
+        ["签名时间（签署方声明）", check.signing_time or "—"],
+        ["时间戳时间（可信时间）", check.timestamp or "—"],
         ["时间戳机构", check.tsa or "—"],
         ["签名覆盖整个文件", "是" if check.covers_whole_file else "否"],
         ["签名后的改动", check.changes or "—"],
@@ -53,7 +53,7 @@ def _view(number: int, check: verification.SignatureCheck) -> SignatureView:
         title=f"签名 {number}：{verdict}",
         valid=check.valid,
         reasons=list(check.reasons),
-        items=items,
+        rows=items,
     )
 
 

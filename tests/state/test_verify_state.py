@@ -145,7 +145,7 @@ def test_an_anonymous_caller_checks_a_signed_pdf(signed, monkeypatch):
     assert state.match == "与本系统第1版签署文件一致"
     (signature,) = state.signatures
     assert signature.title == "签名 1：有效" and signature.reasons == []
-    assert ["签署者", "郑程"] in signature.items
+    assert ["签署者", "郑程"] in signature.rows
     assert threading.main_thread() not in threads  # checked off the event loop
     text = shown(state)
     for private in (signed.patient_name, signed.record_no, signed.chief_complaint):

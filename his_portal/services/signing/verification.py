@@ -189,6 +189,8 @@ def _reasons(status: PdfSignatureStatus, cert: DoctorCertificate | None) -> list
 
 
 def _changes(status: PdfSignatureStatus) -> str:
+    if not status.intact:
+        return "已签名的内容被改动"
     if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
         return "无（签名覆盖整个文件）"
     if status.coverage != SignatureCoverageLevel.ENTIRE_REVISION:

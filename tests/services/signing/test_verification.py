@@ -164,6 +164,7 @@ def test_one_changed_byte_is_invalid_with_the_reason(signed):
     signature = only(report)
     assert not signature.valid
     assert "签名后文件内容被改动（文档摘要与签名不一致）" in signature.reasons
+    assert signature.changes == "已签名的内容被改动"
     assert not report.matched and report.match == verification.NO_MATCH
 
 
