@@ -68,6 +68,8 @@ class AuditState(AuthState):
 
     @rx.event
     def on_load(self):
+        if self._require(Role.ADMIN) is None:
+            return AuthState.guard
         self.cursors = [0]
         refused = self._load()
         return refused if refused is not None else AuditState.check_chain
@@ -87,12 +89,16 @@ class AuditState(AuthState):
 
     @rx.event
     def older(self):
+        if self._require(Role.ADMIN) is None:
+            return AuthState.guard
         if self.next_before:
             self.cursors = [*self.cursors, self.next_before]
         return self._load()
 
     @rx.event
     def newer(self):
+        if self._require(Role.ADMIN) is None:
+            return AuthState.guard
         if len(self.cursors) > 1:
             self.cursors = self.cursors[:-1]
         return self._load()

@@ -107,12 +107,16 @@ class AdminState(AuthState):
 
     @rx.event
     def clear_filters(self):
+        if self._require(Role.ADMIN) is None:
+            return AuthState.guard
         self.filter_text, self.account_page = "", 1
         self.filter_role = self.filter_clinic = self.filter_status = ALL
         return self._load()
 
     @rx.event
     def turn_page(self, step: int):
+        if self._require(Role.ADMIN) is None:
+            return AuthState.guard
         if step in (-1, 1):
             self.account_page = max(1, self.account_page + step)
         return self._load()

@@ -25,9 +25,12 @@ Ownership (what a caller may change without it being a finding):
   its login session. Every owner value, before and after, must be the caller.
   Tables without owner columns (clinic, patient, issuerkey, and any table added
   later without one) belong to nobody: any change is a finding.
-* The administrator's one power over other people's rows is 实名认证 审核:
-  manualreview rows, the verification columns of doctorprofile, and issuing or
-  revoking doctorcertificate rows.
+* The administrator's powers over other people's rows are 实名认证 审核
+  (manualreview rows, the verification columns of doctorprofile, and issuing or
+  revoking doctorcertificate rows) and 系统管理's accounts (adding a doctor or
+  manager, 停用 / 启用 and 重置密码: ``is_active``, ``password_hash``,
+  ``must_change_password``), plus the integrity check's report
+  (integrityreport rows).
 * Logged out, nothing may change at all (outside the ignored tables).
 * Invariant, whoever calls: a record that becomes signed has a signeddocument for its
   version whose confirmation is ``used``, belongs to the signer and covers the record
@@ -92,7 +95,11 @@ ADMIN_POWERS: dict[str, frozenset[str] | None] = {
         {"verification_status", "verified_at", "verified_via", "updated_at"}
     ),
     "doctorcertificate": None,
+    "user": frozenset({"is_active", "password_hash", "must_change_password"}),
+    "integrityreport": None,
 }
+#: Tables in ``ADMIN_POWERS`` where the administrator may also add rows.
+ADMIN_INSERTS = frozenset({"user"})
 FEEDBACK_VAR = re.compile(r"error|message|notice|failure", re.I)
 SKIP_FILES = re.compile(r"(^|/)his_portal\.db(-journal|-wal|-shm)?$|\.log$")
 ARGS_REPR = 160
@@ -221,8 +228,10 @@ def judge_change(
         return None
     if role == "admin" and change.table in ADMIN_POWERS:
         allowed = ADMIN_POWERS[change.table]
-        if allowed is None or (
-            change.kind == "update" and set(change.columns) <= allowed
+        if (
+            allowed is None
+            or (change.kind == "update" and set(change.columns) <= allowed)
+            or (change.kind == "insert" and change.table in ADMIN_INSERTS)
         ):
             return None
     whose = (
