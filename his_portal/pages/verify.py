@@ -83,7 +83,7 @@ def _signature(view: SignatureView) -> rx.Component:
     return rx.vstack(
         rx.heading(
             view.title,
-            as_="h3",
+            as_="h2",
             size="3",
             color=rx.cond(view.valid, "var(--green-11)", "var(--red-11)"),
         ),
