@@ -105,6 +105,7 @@ class Settings:
         idle_minutes: A login session ends after this long without activity.
         sign_deadline_hours: A record still unsigned this long after the visit is
             超期未签 (dashboards, notifications).
+        sign_workers: Signing worker processes (the job queue's consumers).
     """
 
     data_dir: Path
@@ -132,6 +133,7 @@ class Settings:
     face_config: tuple[tuple[str, str], ...] = ()
     idle_minutes: int = 30
     sign_deadline_hours: int = 24
+    sign_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -200,6 +202,10 @@ class Settings:
                 env.get("HIS_IDLE_MINUTES", "30"), "HIS_IDLE_MINUTES"
             ),
             amend_days=_positive_int(env.get("HIS_AMEND_DAYS", "7"), "HIS_AMEND_DAYS"),
+            sign_workers=_positive_int(
+                env.get("HIS_SIGN_WORKERS") or str(os.cpu_count() or 1),
+                "HIS_SIGN_WORKERS",
+            ),
             sign_deadline_hours=_positive_int(
                 env.get("HIS_SIGN_DEADLINE_HOURS", "24"), "HIS_SIGN_DEADLINE_HOURS"
             ),

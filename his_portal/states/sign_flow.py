@@ -15,9 +15,7 @@ import reflex as rx
 from his_portal import db, deps
 from his_portal.errors import HisError
 from his_portal.models import Role
-from his_portal.services.audit import Actor
 from his_portal.services.signing import batch as sign_batch
-from his_portal.services.signing.records import SignOutcome
 from his_portal.services.willingness import core as willingness
 from his_portal.services.willingness import qr as willingness_qr
 from his_portal.services.willingness import sms as willingness_sms
@@ -26,7 +24,8 @@ from his_portal.state import AuthState
 from his_portal.states import sign_work
 from his_portal.states.workbench import WorkbenchState
 
-STOPPED = "已停止，未签署"
+#: How often a running batch's progress is read back from the database.
+FOLLOW_SECONDS = 0.5
 
 
 class SignFlowState(AuthState):
@@ -49,8 +48,6 @@ class SignFlowState(AuthState):
     preview: str = ""
     done: int = 0
     results: list[dict[str, str]] = []
-    cancel_requested: bool = False
-    _labels: list[str] = []
     _batch_running: bool = False
     _preview_ticket: int = 0  # only the newest requested preview is shown
 
@@ -67,7 +64,7 @@ class SignFlowState(AuthState):
             )
 
     def _reset(self) -> None:
-        self.record_ids, self.file_names, self._labels = [], [], []
+        self.record_ids, self.file_names = [], []
         self.preview, self.qr_image, self.code, self.message = "", "", "", ""
         self.results, self.done, self.index, self.resend_in = [], 0, 0, 0
 
@@ -236,7 +233,6 @@ class SignFlowState(AuthState):
             list(shown.record_ids),
             list(shown.file_names),
         )
-        self._labels = list(shown.labels)
         self.has_personal_seal = shown.has_personal_seal
         self.seal_choice = "personal" if shown.has_personal_seal else "system"
         self.signer_name = shown.signer_name
@@ -295,11 +291,10 @@ class SignFlowState(AuthState):
 
     @rx.event
     def close(self):
-        """Close the dialog; while a batch runs, the records not yet signed stop."""
+        """Close the dialog; a running batch goes on in the signing workers."""
         if self._batch_running:
-            self.cancel_requested = True
             self.step = ""
-            return rx.toast.info("已停止签署剩余病历，已签署的病历不受影响")
+            return rx.toast.info("签署在后台继续，完成后会在 签名状态通知 中告诉您")
         self.step = ""
         self._reset()
         return None
@@ -318,66 +313,87 @@ class SignFlowState(AuthState):
             self.message = exc.message
             return None
         self.step, self.done, self.results = "running", 0, []
-        self.cancel_requested = False
         return SignFlowState.run_batch
 
     @rx.event
     def stop(self):
-        self.cancel_requested = True
+        """停止: the records no worker has started on are not signed."""
+        user = self._require(Role.DOCTOR)
+        if user is None:
+            return AuthState.guard
+        try:
+            sign_work.cancel_batch(user, self.confirmation_id)
+        except HisError as exc:
+            return rx.toast.error(exc.message)
+        return None
 
     @rx.event(background=True)
     async def run_batch(self):
-        """Sign the spent confirmation's records, one per transaction, off the event
-        loop. Safe to call directly: :func:`sign_batch.claim` refuses anything but
-        this doctor's spent, not yet run confirmation, and runs it once."""
+        """Queue the spent confirmation's records for the signing workers, then
+        follow them. Safe to call directly: :func:`sign_batch.claim` refuses
+        anything but this doctor's spent, not yet run confirmation, and runs it
+        once."""
         async with self:
             user = self._require(Role.DOCTOR)
             if user is None or self._batch_running:
                 return
             actor, token = self._actor(user), self.token
             confirmation_id = self.confirmation_id
-            self._batch_running = True
         try:
-            await self._run(user, actor, token, confirmation_id)
-        finally:
-            async with self:
-                self._batch_running = False
-                if self.step == "running":
-                    self.step = "done"
-        yield WorkbenchState.after_signing
-
-    async def _run(self, user, actor: Actor, token: str, confirmation_id: int) -> None:
-        try:
-            plan, kit, refusal = await asyncio.to_thread(
-                sign_work.claim_batch, user, confirmation_id, token
+            await asyncio.to_thread(
+                sign_work.start_batch, user, confirmation_id, token, actor
             )
         except HisError as exc:
             async with self:
                 self.message = exc.message
             return
-        outcomes: list[SignOutcome] = []
-        for number, record_id in enumerate(plan.record_ids):
-            async with self:
-                stop = self.cancel_requested
-            if stop or kit is None:
-                reason = STOPPED if stop else refusal
-                outcome = SignOutcome(record_id, "", "", False, reason)
-            else:
-                outcome = await asyncio.to_thread(
-                    sign_work.sign_one, plan, kit, record_id, actor
-                )
-            outcomes.append(outcome)
-            async with self:
-                self.done = number + 1
-                self.results.append(self._result_row(number, outcome))
-        await asyncio.to_thread(sign_work.finish_batch, plan, outcomes, actor)
+        yield SignFlowState.follow_batch
 
-    def _result_row(self, number: int, outcome: SignOutcome) -> dict[str, str]:
-        label = f"{outcome.patient_name} {outcome.record_no}".strip()
-        if not label and number < len(self._labels):
-            label = self._labels[number]
-        return {
-            "record": label or str(outcome.record_id),
-            "ok": "1" if outcome.ok else "",
-            "message": outcome.message,
-        }
+    @rx.event(background=True)
+    async def follow_batch(self):
+        """Show the doctor's newest batch until it ends (also after a page reload)."""
+        async with self:
+            user = self._require(Role.DOCTOR)
+            if user is None or self._batch_running:
+                return
+            self._batch_running = True
+        try:
+            finished = await self._follow(user)
+        finally:
+            async with self:
+                self._batch_running = False
+        if finished:
+            yield WorkbenchState.after_signing
+
+    async def _follow(self, user) -> bool:
+        """Poll the batch until it ends; False when there was nothing to follow (no
+        batch, or only one that had ended before this page looked)."""
+        following = False
+        while True:
+            shown = await asyncio.to_thread(sign_work.latest_progress, user)
+            async with self:
+                following = following or self.step == "running"
+                if shown is None or (shown.finished and not following):
+                    return False
+                self._show_progress(shown)
+            if shown.finished:
+                return True
+            following = True
+            await asyncio.sleep(FOLLOW_SECONDS)
+
+    def _show_progress(self, shown) -> None:
+        if self.step in ("", "done") and not shown.finished:
+            self.step = "running"
+        if self.step == "running" and shown.finished:
+            self.step = "done"
+        self.confirmation_id = shown.confirmation_id
+        self.record_count, self.done = shown.total, shown.done
+        self.results = [
+            {
+                "record": item.label,
+                "ok": "1" if item.status == "signed" else "",
+                "message": item.reason,
+            }
+            for item in shown.items
+            if item.status != "queued"
+        ]

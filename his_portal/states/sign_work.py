@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import timedelta
 
 import qrcode
 
 from his_portal import db, deps
-from his_portal.errors import HisError
-from his_portal.models import utcnow
 from his_portal.services.audit import Actor
 from his_portal.services.signing import batch as sign_batch
-from his_portal.services.signing import records as record_signing
-from his_portal.services.signing.records import SignerKit, SignOutcome
-from his_portal.settings import clinic_zone, get_settings
+from his_portal.services.signing import batch_items
+from his_portal.worker import queue as signing_queue
+
+#: A reloaded workbench shows the progress of a batch started this recently.
+RECENT_BATCH = timedelta(hours=1)
 
 
 def png_url(data: bytes) -> str:
@@ -34,13 +35,8 @@ def render_preview_png(args: dict) -> bytes:
         return sign_batch.preview_png(session, **args)
 
 
-def claim_batch(
-    user, confirmation_id: int, token: str
-) -> tuple[sign_batch.BatchPlan, SignerKit | None, str]:
-    """Claim the spent confirmation's batch and load the signer once for it.
-
-    Returns:
-        The plan, the signer (None if signing is refused) and the refusal.
+def start_batch(user, confirmation_id: int, token: str, actor: Actor) -> None:
+    """Claim the spent confirmation's batch and put its records on the queue.
 
     Raises:
         HisError: The confirmation cannot run a batch.
@@ -53,34 +49,23 @@ def claim_batch(
             session_token=token,
             secret=deps.willingness_secret(),
         )
-        try:
-            kit = record_signing.load_signer(
-                session=session,
-                user=user,
-                kek=deps.kek(),
-                now=utcnow(),
-                tsa_url=get_settings().tsa_url,
-            )
-        except HisError as exc:
-            return plan, None, exc.message
-        return plan, kit, ""
+        item_ids = batch_items.enqueue_plan(session, plan=plan, actor=actor)
+    signing_queue.enqueue(item_ids)
 
 
-def sign_one(plan, kit: SignerKit, record_id: int, actor: Actor) -> SignOutcome:
-    settings = get_settings()
+def latest_progress(user) -> batch_items.BatchProgress | None:
+    """The doctor's newest batch of the last hour, as it stands now."""
     with db.session() as session:
-        return sign_batch.sign_one(
-            session,
-            plan=plan,
-            kit=kit,
-            record_id=record_id,
-            data_dir=settings.data_dir,
-            amend_days=settings.amend_days,
-            zone=clinic_zone(),
-            actor=actor,
+        confirmation_id = batch_items.latest_batch(
+            session, user=user, within=RECENT_BATCH
         )
+        if confirmation_id is None:
+            return None
+        return batch_items.progress(session, user=user, confirmation_id=confirmation_id)
 
 
-def finish_batch(plan, outcomes: list[SignOutcome], actor: Actor) -> None:
+def cancel_batch(user, confirmation_id: int) -> int:
     with db.session() as session:
-        sign_batch.finish(session, plan=plan, outcomes=outcomes, actor=actor)
+        return batch_items.cancel_queued(
+            session, user=user, confirmation_id=confirmation_id
+        )

@@ -1,0 +1,42 @@
+"""``python -m his_portal.worker``: the signing consumer of this machine.
+
+Exits with status 75 (EX_TEMPFAIL) at once when another consumer already runs on
+this data directory, so a supervisor can simply try again later.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import sys
+
+from his_portal.settings import SettingsError, get_settings
+
+LOCKED = 75
+
+
+def main() -> int:
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    lock = open(settings.data_dir / "signing-workers.lock", "a")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return LOCKED
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from his_portal.worker.queue import huey
+
+    huey.create_consumer(
+        workers=settings.sign_workers,
+        worker_type="process",
+        check_worker_health=True,
+        health_check_interval=5,
+    ).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""A batch as queued items: every record signed exactly once, whatever the workers
+do (race, die holding an item, die after signing), and only the doctor sees it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, func, select
+
+from his_portal.errors import AccessDenied, HisError
+from his_portal.models import BatchItem, Confirmation, Notification, SignedDocument
+from his_portal.services.audit import Actor
+from his_portal.services.signing import batch as sign_batch
+from his_portal.services.signing import batch_items
+from his_portal.services.signing import records as record_signing
+from tests.conftest import NOW, ZONE, user_by_login
+from tests.services.identity.identity_helpers import DOCTOR, KEK
+from tests.services.willingness import willingness_helpers as wh
+from tests.services.willingness.willingness_helpers import (
+    confirmed_by_sms,
+    consume,
+    doctor,
+)
+
+T = NOW + timedelta(minutes=1)
+ACTOR = Actor(login_id=DOCTOR, ip="10.0.0.8", user_agent="test-browser")
+
+
+def claimed(session) -> tuple[sign_batch.BatchPlan, list[int]]:
+    started = confirmed_by_sms(session)
+    consume(session, started, now=T)
+    plan = sign_batch.claim(
+        session,
+        user=doctor(session),
+        confirmation_id=started.confirmation_id,
+        session_token=wh.TOKEN,
+        secret=wh.SECRET,
+        now=T,
+    )
+    return plan, batch_items.enqueue_plan(session, plan=plan, actor=ACTOR)
+
+
+def signer(session, user):
+    return record_signing.load_signer(session=session, user=user, kek=KEK, now=T)
+
+
+def run(session, item_id, tmp_path, now=T, **kwargs):
+    return batch_items.run_item(
+        session,
+        item_id=item_id,
+        signer=kwargs.pop("signer", signer),
+        now=now,
+        data_dir=tmp_path,
+        amend_days=7,
+        zone=ZONE,
+        **kwargs,
+    )
+
+
+def documents(session, record_id) -> int:
+    query = select(func.count()).where(SignedDocument.record_id == record_id)
+    return session.exec(query).one()
+
+
+def test_each_item_is_signed_once_and_the_batch_closes_once(db, tmp_path):
+    plan, item_ids = claimed(db)
+    assert [run(db, item_id, tmp_path) for item_id in item_ids] == [True] * 3
+    assert [run(db, item_id, tmp_path) for item_id in item_ids] == [False] * 3
+    assert all(documents(db, record_id) == 1 for record_id in plan.record_ids)
+    shown = batch_items.progress(
+        db, user=doctor(db), confirmation_id=plan.confirmation_id
+    )
+    assert (shown.total, shown.signed, shown.failed, shown.finished) == (3, 3, 0, True)
+    assert all(item.label and item.status == "signed" for item in shown.items)
+    row = db.get(Confirmation, plan.confirmation_id)
+    assert row.batch_finished_at is not None and row.batch_ip == "10.0.0.8"
+    notices = db.exec(select(Notification).where(Notification.kind == "batch")).all()
+    assert len(notices) == 1
+
+
+def test_two_workers_on_one_item_sign_it_once(db, tmp_path, engine):
+    plan, item_ids = claimed(db)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker():
+        with Session(engine) as session:
+            barrier.wait()
+            results.append(run(session, item_ids[0], tmp_path))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    assert documents(db, plan.record_ids[0]) == 1
+
+
+def test_an_item_whose_worker_died_is_taken_again_after_the_lease(db, tmp_path):
+    plan, item_ids = claimed(db)
+    assert batch_items._take(db, item_ids[0], T)  # a worker took it, then died
+    assert not run(db, item_ids[0], tmp_path)  # still leased
+    assert batch_items.stalled(db, now=T + batch_items.LEASE / 2) == []
+    later = T + batch_items.LEASE + timedelta(seconds=1)
+    assert batch_items.stalled(db, now=later) == [item_ids[0]]
+    assert run(db, item_ids[0], tmp_path, now=later)
+    assert documents(db, plan.record_ids[0]) == 1
+    assert db.get(BatchItem, item_ids[0]).attempts == 2
+
+
+def test_a_worker_that_died_after_signing_does_not_fail_the_record(db, tmp_path):
+    """The retry finds the record signed (by this batch) and counts it signed."""
+    plan, item_ids = claimed(db)
+
+    def sign_then_die(session, **kwargs):
+        sign_batch.sign_one(session, **kwargs)
+        raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        run(db, item_ids[0], tmp_path, sign_one=sign_then_die)
+    later = T + batch_items.LEASE * 2
+    assert batch_items.stalled(db, now=later) == [item_ids[0]]
+    assert run(db, item_ids[0], tmp_path, now=later)
+    assert db.get(BatchItem, item_ids[0]).status == "signed"
+    assert documents(db, plan.record_ids[0]) == 1
+
+
+def test_a_signer_that_cannot_load_fails_each_record_with_its_reason(db, tmp_path):
+    plan, item_ids = claimed(db)
+
+    def refused(session, user):
+        raise HisError("数字证书无效或已过期，请重新实名认证")
+
+    for item_id in item_ids:
+        run(db, item_id, tmp_path, signer=refused)
+    shown = batch_items.progress(
+        db, user=doctor(db), confirmation_id=plan.confirmation_id
+    )
+    assert shown.finished and shown.failed == 3
+    assert {item.reason for item in shown.items} == {
+        "数字证书无效或已过期，请重新实名认证"
+    }
+
+
+def test_stop_leaves_taken_items_alone_and_only_the_doctor_may(db, tmp_path):
+    plan, item_ids = claimed(db)
+    assert batch_items._take(db, item_ids[0], T)
+    other = user_by_login(db, wh.OTHER_DOCTOR)
+    with pytest.raises(AccessDenied):
+        batch_items.cancel_queued(db, user=other, confirmation_id=plan.confirmation_id)
+    with pytest.raises(AccessDenied):
+        batch_items.progress(db, user=other, confirmation_id=plan.confirmation_id)
+    assert (
+        batch_items.cancel_queued(
+            db, user=doctor(db), confirmation_id=plan.confirmation_id
+        )
+        == 2
+    )
+    # The worker holding the first item died; once the lease is over it is signed.
+    later = T + batch_items.LEASE * 2
+    assert batch_items.stalled(db, now=later) == [item_ids[0]]
+    assert run(db, item_ids[0], tmp_path, now=later)
+    shown = batch_items.progress(
+        db, user=doctor(db), confirmation_id=plan.confirmation_id
+    )
+    assert (shown.signed, shown.failed, shown.finished) == (1, 2, True)
+    assert {i.reason for i in shown.items if i.status == "failed"} == {
+        batch_items.STOPPED
+    }
+
+
+def test_latest_batch_is_the_doctors_own_recent_one(db):
+    plan, _ = claimed(db)
+    me = doctor(db)
+    assert batch_items.latest_batch(db, user=me, within=timedelta(days=3650)) == (
+        plan.confirmation_id
+    )
+    other = user_by_login(db, wh.OTHER_DOCTOR)
+    assert batch_items.latest_batch(db, user=other, within=timedelta(days=3650)) is None
