@@ -8,7 +8,7 @@ from his_portal.pages.admin import AdminState, IntegrityState, admin_page
 from his_portal.pages.admin_audit import AuditState, audit_page
 from his_portal.pages.confirm import ConfirmState, confirm_page
 from his_portal.pages.login import LoginState, login_page
-from his_portal.pages.manage import ManageState, manage_page
+from his_portal.pages.manage import MonitorState, manage_page
 from his_portal.pages.profile import ProfileState, ProfileTabState, profile_page
 from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.set_password import SetPasswordState, set_password_page
@@ -18,7 +18,9 @@ from his_portal.settings import get_settings
 from his_portal.state import AuthState
 from his_portal.states.notifications import NotificationState
 from his_portal.states.seals import SealState
+from his_portal.states.sign_flow import SignFlowState
 from his_portal.states.verify import VerifyRecordState, VerifyState
+from his_portal.worker import supervisor
 
 
 def index() -> rx.Component:
@@ -35,6 +37,7 @@ app = rx.App(
     ],
 )
 app.register_lifespan_task(maintenance.run_forever)
+app.register_lifespan_task(supervisor.run_forever)
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
 app.add_page(
     login_page,
@@ -46,13 +49,13 @@ app.add_page(
     workbench_page,
     route=routes.WORKBENCH,
     title="医生工作 · 牙医云 HIS",
-    on_load=[AuthState.guard, WorkbenchState.on_load],
+    on_load=[AuthState.guard, WorkbenchState.on_load, SignFlowState.follow_batch],
 )
 app.add_page(
     manage_page,
     route=routes.MANAGE,
     title="管理中心 · 牙医云 HIS",
-    on_load=[AuthState.guard, ManageState.on_load],
+    on_load=[AuthState.guard, MonitorState.on_load],
 )
 app.add_page(
     admin_page,
