@@ -141,23 +141,30 @@ def make_signer(session: Session, spec: HistoryDoctor, user: CurrentUser, contex
         seals.set_esign(session=session, user=user, enabled=True, actor=actor, now=now)
 
 
+def _days_later(visit: datetime, days: int, rng: random.Random) -> datetime:
+    """A working-hours moment ``days`` days after the visit, past the 24 h."""
+    minute = rng.randint(8 * 60 + 30, 21 * 60 + 30)
+    moment = datetime.combine(
+        visit.date() + timedelta(days=days), time(minute // 60, minute % 60)
+    ).replace(tzinfo=visit.tzinfo)
+    return moment if moment - visit > timedelta(hours=24) else moment + timedelta(1)
+
+
 def planned_signing(record: MedicalRecord, style: Style, zone) -> datetime | None:
     """When the story has the doctor sign ``record`` (None: never). The same record
     always gets the same answer."""
     rng = random.Random(f"demo-sign:{record.id}")
     visit = record.created_at.astimezone(zone)
+    evening = datetime.combine(visit.date(), time(19), tzinfo=zone)
     pick = rng.random()
-    for share, delay in (
-        (style.prompt, lambda: timedelta(minutes=rng.randint(4, 80))),
-        (style.evening, None),
-        (style.late, lambda: timedelta(hours=rng.uniform(25, 50))),
-        (style.very_late, lambda: timedelta(days=rng.uniform(3, 6))),
+    for share, when in (
+        (style.prompt, lambda: visit + timedelta(minutes=rng.randint(4, 80))),
+        (style.evening, lambda: evening + timedelta(minutes=rng.randint(0, 150))),
+        (style.late, lambda: _days_later(visit, rng.randint(1, 2), rng)),
+        (style.very_late, lambda: _days_later(visit, rng.randint(3, 6), rng)),
     ):
         if pick < share:
-            if delay is not None:
-                return visit + delay()
-            evening = datetime.combine(visit.date(), time(19), tzinfo=zone)
-            return evening + timedelta(minutes=rng.randint(0, 150))
+            return when()
         pick -= share
     return None
 

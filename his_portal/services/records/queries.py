@@ -11,7 +11,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import case
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, or_, select
 
@@ -30,13 +29,11 @@ from his_portal.services.auth import CurrentUser
 
 __all__ = [
     "AppointmentRow",
-    "DoctorSummary",
     "Kpis",
     "PatientHit",
     "RecordFilter",
     "RecordPage",
     "RecordRow",
-    "doctor_summary",
     "list_records",
     "search_patients",
     "todays_appointments",
@@ -234,59 +231,6 @@ def search_patients(
             records=count,
         )
         for p, count in rows
-    ]
-
-
-@dataclass(frozen=True)
-class DoctorSummary:
-    """One doctor's records in a period, for the manager's signing dashboard."""
-
-    doctor_name: str
-    login_id: str
-    total: int
-    signed: int
-    unsigned: int
-    completion: str
-
-
-def doctor_summary(
-    *,
-    session: Session,
-    viewer: CurrentUser,
-    date_from: date,
-    date_to: date,
-    zone: ZoneInfo,
-) -> list[DoctorSummary]:
-    """Per-doctor signed / unsigned counts in the viewer's clinic (managers only)."""
-    if viewer.role != Role.MANAGER:
-        raise AccessDenied("只有门诊管理者可以查看签署统计")
-    if date_from > date_to:
-        raise InvalidInput("开始日期不能晚于结束日期")
-    start, end = _day_bounds(date_from, date_to, zone)
-    signed = func.sum(
-        case((MedicalRecord.sign_status == SignStatus.SIGNED, 1), else_=0)
-    )
-    rows = session.exec(
-        select(User.display_name, User.login_id, func.count(MedicalRecord.id), signed)
-        .join(MedicalRecord, MedicalRecord.doctor_id == User.id)
-        .where(
-            clinic_scope(viewer, MedicalRecord.clinic_id),
-            MedicalRecord.created_at >= start,
-            MedicalRecord.created_at < end,
-        )
-        .group_by(User.id, User.display_name, User.login_id)
-        .order_by(User.display_name)
-    ).all()
-    return [
-        DoctorSummary(
-            doctor_name=name,
-            login_id=login,
-            total=total,
-            signed=int(done or 0),
-            unsigned=total - int(done or 0),
-            completion=f"{(done or 0) * 100 / total:.0f}%" if total else "—",
-        )
-        for name, login, total, done in rows
     ]
 
 

@@ -107,34 +107,6 @@ def test_empty_search_finds_nothing(demo):
     assert records.search_patients(session=demo, viewer=doctor, text="  ") == []
 
 
-def test_doctor_summary_counts_signed_and_unsigned(demo):
-    manager = user_by_login(demo, "sh-manager@8112")
-    record = demo.exec(
-        select(MedicalRecord).where(
-            MedicalRecord.chief_complaint == "牙列不齐, 咬合不适"
-        )
-    ).one()
-    record.sign_status = SignStatus.SIGNED
-    demo.add(record)
-    demo.commit()
-    rows = records.doctor_summary(
-        session=demo, viewer=manager, date_from=TODAY, date_to=TODAY, zone=ZONE
-    )
-    by_name = {r.doctor_name: r for r in rows}
-    wang = by_name["王莉"]
-    assert wang.signed == 1 and wang.total == wang.signed + wang.unsigned
-    assert wang.completion == f"{100 / wang.total:.0f}%"
-    assert by_name["郑程"].signed == 0
-
-
-def test_doctor_summary_is_for_managers(demo):
-    doctor = user_by_login(demo, "sh-feihuan@8112")
-    with pytest.raises(AccessDenied):
-        records.doctor_summary(
-            session=demo, viewer=doctor, date_from=TODAY, date_to=TODAY, zone=ZONE
-        )
-
-
 def test_record_filter_dates_are_plain_dates():
     f = records.RecordFilter(date_from=date(2026, 1, 1), date_to=date(2026, 1, 2))
     assert f.page == 1 and f.page_size == 20 and f.sign_status is None
