@@ -1,8 +1,8 @@
-"""系统管理 → 完整性检查: the latest report (time, checked, failed, audit chain)
-and 立即检查, which runs the check in a background event: the work (every signed
-PDF, the whole audit log) runs in a worker thread, off the event loop and outside
-the state lock; a second start is refused while one runs (here, and across
-workers by the service)."""
+"""系统管理 → 完整性检查: the latest report (time, checked, failed, audit chain),
+refreshed by itself while a run is under way, and 立即检查, which runs the check
+in a background event: the work (every signed PDF, the whole audit log) runs in a
+worker thread, off the event loop and outside the state lock; a second start is
+refused while one runs (here, and across workers by the service)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncio
 import reflex as rx
 
 from his_portal import db
+from his_portal.components.session_watch import session_watch
 from his_portal.errors import HisError
 from his_portal.models import Role
 from his_portal.services import auth, integrity
@@ -44,6 +45,15 @@ class IntegrityState(AuthState):
 
     @rx.event
     def on_load(self):
+        admin = self._require(Role.ADMIN)
+        if admin is None:
+            return AuthState.guard
+        self._show_report(admin)
+        return None
+
+    @rx.event
+    def refresh(self):
+        """While a run is under way (this page's or another's), every few seconds."""
         admin = self._require(Role.ADMIN)
         if admin is None:
             return AuthState.guard
@@ -146,9 +156,20 @@ def integrity_panel() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.cond(
+                IntegrityState.running,
+                rx.text("正在检查…完成后此处自动更新。", size="2"),
+            ),
+            rx.cond(
                 IntegrityState.has_report,
                 report,
-                rx.text("尚无检查记录", color_scheme="gray"),
+                rx.cond(
+                    ~IntegrityState.running,
+                    rx.text("尚无检查记录", color_scheme="gray"),
+                ),
+            ),
+            rx.cond(
+                IntegrityState.running,
+                session_watch(IntegrityState.refresh, interval_ms=5_000),
             ),
             spacing="3",
             width="100%",

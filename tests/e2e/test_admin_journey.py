@@ -52,7 +52,8 @@ def check_integrity(page: Page) -> None:
     """立即检查, until it is not refused because the app's own daily run (started
     with the app) is still under way; then the report shows."""
     for _ in range(30):
-        page.get_by_role("button", name="立即检查").click()
+        # A run under way shows 检查中… and the panel refreshes until it ends.
+        page.get_by_role("button", name="立即检查").click(timeout=180_000)
         done = page.get_by_text(re.compile("检查完成|正在进行中"))
         expect(done.first).to_be_visible(timeout=120_000)
         if "检查完成" in done.first.inner_text():
