@@ -12,7 +12,6 @@ from reflex.istate.data import RouterData
 from his_portal import routes
 from his_portal.pages.admin import AdminState
 from his_portal.pages.login import LoginState
-from his_portal.pages.manage import ManageState
 from his_portal.pages.search import SearchState
 from his_portal.pages.workbench import WorkbenchState
 from his_portal.services import auth
@@ -160,23 +159,6 @@ def test_admin_sees_accounts():
     state = make(AdminState, token=token_for("sh-admin@8112"), path=routes.ADMIN)
     state.on_load()
     assert {"sh-feihuan@8112", "sh-admin@8112"} <= {a.login_id for a in state.accounts}
-
-
-def test_manager_dashboard_counts_per_doctor():
-    state = make(ManageState, token=token_for("sh-manager@8112"))
-    state.on_load()
-    assert {row.doctor_name for row in state.rows} == {"郑程", "王莉"}
-    totals = {row.doctor_name: row.total for row in state.rows}
-    state.set_period("近30天")
-    assert all(row.total >= totals[row.doctor_name] for row in state.rows)
-    state.set_period("一万年")
-    assert state.period == "近30天"
-
-
-def test_manager_dashboard_refuses_a_doctor():
-    state = make(ManageState, token=token_for("sh-feihuan@8112"))
-    state.on_load()
-    assert state.rows == []
 
 
 def test_search_reads_the_query_from_the_url():
