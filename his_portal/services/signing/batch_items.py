@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from his_portal.errors import AccessDenied, HisError
 from his_portal.models import (
@@ -175,9 +175,8 @@ def run_item(
             **signing,
         )
     ok = outcome.ok or _signed_by(session, item.record_id, plan.confirmation_id)
-    _settle(
-        session, item_id, "signed" if ok else "failed", "" if ok else outcome.message
-    )
+    status, reason = ("signed", "") if ok else ("failed", outcome.message)
+    _settle(session, item_id, status, reason, now)
     _finish_if_last(session, plan, actor)
     return True
 
@@ -191,11 +190,11 @@ def _signed_by(session: Session, record_id: int, confirmation_id: int) -> bool:
     return session.exec(query).first() is not None
 
 
-def _settle(session: Session, item_id: int, status: str, reason: str) -> None:
+def _settle(session: Session, item_id: int, status: str, reason: str, now) -> None:
     session.execute(
         sa.update(BatchItem)
         .where(_I.id == item_id, _I.status == "queued")
-        .values(status=status, reason=reason[:200], finished_at=utcnow())
+        .values(status=status, reason=reason[:200], finished_at=now)
     )
     session.commit()
 
@@ -279,22 +278,54 @@ def latest_batch(session: Session, *, user, within: timedelta) -> int | None:
 
 
 def stalled(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Items a worker took and never finished (it died): free them (commits) and
-    return their ids, to be queued again."""
+    """Items to queue again (commits): those a worker took and never finished (it
+    died), and the untaken ones of a batch where nothing has happened for a lease
+    (a worker died between taking the job off the queue and taking the item). A
+    duplicate job is harmless: it finds its item taken or done."""
     now = now or utcnow()
-    ids = list(
-        session.exec(
-            select(BatchItem.id).where(
-                BatchItem.status == "queued",
-                col(BatchItem.claimed_at) < now - LEASE,
-            )
-        ).all()
-    )
+    stale = now - LEASE
+    queued = session.exec(
+        select(BatchItem.id, BatchItem.confirmation_id, BatchItem.claimed_at).where(
+            BatchItem.status == "queued"
+        )
+    ).all()
+    if not queued:
+        return []
+    batches = {confirmation_id for _, confirmation_id, _ in queued}
+    quiet = _quiet_batches(session, batches, stale)
+    ids = [
+        item_id
+        for item_id, confirmation_id, claimed_at in queued
+        if (claimed_at is not None and claimed_at < stale)
+        or (claimed_at is None and confirmation_id in quiet)
+    ]
     if ids:
         session.execute(
             sa.update(BatchItem)
-            .where(col(BatchItem.id).in_(ids), _I.claimed_at < now - LEASE)
+            .where(
+                col(BatchItem.id).in_(ids),
+                sa.or_(_I.claimed_at.is_(None), _I.claimed_at < stale),
+            )
             .values(claimed_at=None)
         )
         session.commit()
     return ids
+
+
+def _quiet_batches(session: Session, batches: set[int], stale: datetime) -> set[int]:
+    """The batches among ``batches`` that started, and last had an item taken or
+    finished, before ``stale``."""
+    latest = sa.type_coerce(
+        func.max(func.coalesce(_I.finished_at, _I.claimed_at)), _I.finished_at.type
+    )
+    rows = session.exec(
+        select(Confirmation.id, Confirmation.batch_started_at, latest)
+        .join(BatchItem, BatchItem.confirmation_id == Confirmation.id)
+        .where(col(Confirmation.id).in_(batches))
+        .group_by(Confirmation.id, Confirmation.batch_started_at)
+    ).all()
+    return {
+        confirmation_id
+        for confirmation_id, started, last in rows
+        if started is not None and started < stale and (last is None or last < stale)
+    }
