@@ -53,30 +53,6 @@ def notification_badge() -> rx.Component:
     )
 
 
-def _go(label: str, href) -> rx.Component:
-    return rx.link(label, href=href, size="2")
-
-
-def _target(row) -> rx.Component:
-    """Where the notice leads: the record (by 病历号), the signing list, the tab."""
-    record = rx.cond(
-        row.record_no != "",
-        _go("查看病历", routes.SEARCH + "?q=" + row.record_no),
-        _go("去签署", routes.WORKBENCH),
-    )
-    return rx.match(
-        row.kind,
-        (Kind.OVERDUE, _go("去签署", routes.WORKBENCH)),
-        (Kind.REMIND, record),
-        (Kind.BATCH, record),
-        (Kind.CERT_EXPIRING, _go("查看证书", f"{routes.PROFILE}?tab=cert")),
-        (Kind.VERIFICATION_REVOKED, _go("实名认证", f"{routes.PROFILE}?tab=verify")),
-        (Kind.SEAL_CHANGED, _go("个性设置", f"{routes.PROFILE}?tab=settings")),
-        (Kind.INTEGRITY, _go("系统管理", routes.ADMIN)),
-        rx.fragment(),
-    )
-
-
 def _kind_badge(row) -> rx.Component:
     color = rx.match(row.kind, *KIND_COLORS.items(), "gray")
     return rx.badge(row.kind_label, color_scheme=color, variant="soft")
@@ -105,7 +81,7 @@ def _item(row) -> rx.Component:
                 row.sender_name != "",
                 rx.text("来自：" + row.sender_name, size="2", color_scheme="gray"),
             ),
-            _target(row),
+            rx.cond(row.link != "", rx.link(row.link_label, href=row.link, size="2")),
             rx.cond(
                 row.unread,
                 rx.button(

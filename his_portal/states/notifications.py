@@ -11,22 +11,71 @@ replaced it (a remount, or a client calling the handler again).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import reflex as rx
 from reflex.utils import prerequisites
 
-from his_portal import db
+from his_portal import db, routes
 from his_portal.errors import HisError
 from his_portal.services import notifications as notices
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 
-__all__ = ["NOTIFY_TAB", "POLL_SECONDS", "NotificationState"]
+__all__ = ["NOTIFY_TAB", "POLL_SECONDS", "NoticeView", "NotificationState"]
 
 POLL_SECONDS = 15
 PAGE_SIZE = 10
 #: The 个人中心 tab value of 签名状态通知 (``/me?tab=notify`` opens it).
 NOTIFY_TAB = "notify"
+
+
+#: Where each kind leads (label, href); 催签 and batch results about one record lead
+#: to that record instead.
+LINKS = {
+    notices.Kind.OVERDUE: ("去签署", routes.WORKBENCH),
+    notices.Kind.REMIND: ("去签署", routes.WORKBENCH),
+    notices.Kind.BATCH: ("去签署", routes.WORKBENCH),
+    notices.Kind.CERT_EXPIRING: ("查看证书", f"{routes.PROFILE}?tab=cert"),
+    notices.Kind.VERIFICATION_REVOKED: ("实名认证", f"{routes.PROFILE}?tab=verify"),
+    notices.Kind.SEAL_CHANGED: ("个性设置", f"{routes.PROFILE}?tab=settings"),
+    notices.Kind.INTEGRITY: ("系统管理", routes.ADMIN),
+}
+ABOUT_RECORD = (notices.Kind.REMIND, notices.Kind.BATCH)
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """One notification as the list shows it, with where it leads."""
+
+    id: int
+    kind: str
+    kind_label: str
+    title: str
+    body: str
+    created_at: str
+    unread: bool
+    sender_name: str
+    link_label: str
+    link: str
+
+
+def _view(row: notices.NotificationRow) -> NoticeView:
+    label, link = LINKS.get(row.kind, ("", ""))
+    if row.kind in ABOUT_RECORD and row.record_no:
+        label, link = "查看病历", routes.search_url(row.record_no)
+    return NoticeView(
+        row.id,
+        row.kind,
+        row.kind_label,
+        row.title,
+        row.body,
+        row.created_at,
+        row.unread,
+        row.sender_name,
+        label,
+        link,
+    )
 
 
 def _unread_for(token: str) -> int | None:
@@ -44,7 +93,7 @@ async def _connected(client_token: str) -> bool:
 
 class NotificationState(AuthState):
     unread: int = 0
-    rows: list[notices.NotificationRow] = []
+    rows: list[NoticeView] = []
     page: int = 1
     pages: int = 1
     total: int = 0
@@ -60,7 +109,8 @@ class NotificationState(AuthState):
             shown = notices.list_for(
                 session, user=user, page=page, page_size=PAGE_SIZE, zone=clinic_zone()
             )
-        self.rows, self.total, self.unread = shown.rows, shown.total, shown.unread
+        self.rows = [_view(row) for row in shown.rows]
+        self.total, self.unread = shown.total, shown.unread
         self.page, self.pages = shown.page, shown.pages
 
     @rx.event

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browsing import ARTIFACTS
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_auth_journeys import login, shot, url_path
 
@@ -64,19 +62,21 @@ with db.session() as s:
 """
 
 
-def _app_data_dir(app_url: str) -> Path:
-    """The running app's data dir, from the first line of its log."""
-    port = app_url.rsplit(":", 1)[1]
-    first = (ARTIFACTS / "e2e-app.log").read_text().splitlines()[0]
-    match = re.fullmatch(rf"data dir (.+), port {port}", first)
-    assert match, first
-    return Path(match[1]) / "data"
+def _app_data_dir(tmp_path_factory) -> Path:
+    """The running app's data dir: ``app_url`` serves from this test session's
+    ``his-e2e<n>/data`` (see tests/e2e/conftest.py)."""
+    (data,) = [
+        path / "data"
+        for path in tmp_path_factory.getbasetemp().glob("his-e2e[0-9]*")
+        if (path / "data" / "his_portal.db").exists()
+    ]
+    return data
 
 
-def remind(app_url: str, records: int) -> dict:
+def remind(app_url: str, data_dir: Path, records: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIS_")}
     env |= {
-        "HIS_DATA_DIR": str(_app_data_dir(app_url)),
+        "HIS_DATA_DIR": str(data_dir),
         "HIS_DEMO_MODE": "true",
         "HIS_PUBLIC_URL": app_url,
     }
@@ -97,14 +97,17 @@ def badge(page: Page, unread: int):
     return page.get_by_role("banner").get_by_role("link", name=name, exact=True)
 
 
-def test_a_reminder_reaches_the_doctor_who_reads_it(page: Page, app_url: str):
-    first = remind(app_url, 2)
+def test_a_reminder_reaches_the_doctor_who_reads_it(
+    page: Page, app_url: str, tmp_path_factory
+):
+    data_dir = _app_data_dir(tmp_path_factory)
+    first = remind(app_url, data_dir, 2)
     assert first["summary"].startswith("已向郑程发送催签通知（2份病历）")
     login(page, DOCTOR, "/workbench")
     expect(badge(page, first["unread"])).to_be_visible()
 
     # Live: a second reminder while the page is open shows without a reload.
-    second = remind(app_url, 1)
+    second = remind(app_url, data_dir, 1)
     assert second["unread"] == first["unread"] + 1
     expect(badge(page, second["unread"])).to_be_visible(timeout=40_000)
     shot(page, "notifications-badge.png")

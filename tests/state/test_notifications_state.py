@@ -148,3 +148,19 @@ def test_a_query_parameter_opens_a_profile_tab(query, tab):
     state.set_tab("a" * 40)
     state.set_tab(["notify"])
     assert state.tab == "settings"
+
+
+def test_each_notice_leads_where_it_is_about():
+    row = notification_state.notices.NotificationRow
+    base = dict(id=1, kind_label="", title="", body="", created_at="", unread=True)
+    remind_one = row(kind="remind", record_no="P120111201801313", **base)
+    remind_all = row(kind="remind", **base)
+    expiring = row(kind="cert_expiring", record_no="P1", **base)
+    views = [notification_state._view(r) for r in (remind_one, remind_all, expiring)]
+    assert [(v.link_label, v.link) for v in views] == [
+        ("查看病历", "/search?q=P120111201801313"),
+        ("去签署", routes.WORKBENCH),
+        ("查看证书", "/me?tab=cert"),
+    ]
+    # No record number in what the browser gets: a notice is not a record row.
+    assert not hasattr(views[0], "record_no")
