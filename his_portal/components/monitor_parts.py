@@ -162,11 +162,11 @@ def _card_body(card) -> rx.Component:
             *(
                 (
                     tone,
-                    rx.text(card.value, size="7", weight="bold", color=text),
+                    rx.text(card.value, size="6", weight="bold", color=text),
                 )
                 for tone, (_, text) in TONES.items()
             ),
-            rx.text(card.value, size="7", weight="bold"),
+            rx.text(card.value, size="6", weight="bold"),
         ),
         rx.text(card.hint, size="1", color="#5f6b7d"),
         spacing="1",
@@ -183,7 +183,7 @@ def _stripe(tone) -> rx.Var:
 
 
 def _card(card) -> rx.Component:
-    style = {**PANEL, "border_left": _stripe(card.tone), "min_width": "128px"}
+    style = {**PANEL, "padding": "12px", "border_left": _stripe(card.tone)}
     clickable = rx.el.button(
         _card_body(card),
         on_click=MonitorState.open_kind(card.key),

@@ -148,7 +148,7 @@ def test_signatures_close_together_make_one_sitting():
 @pytest.fixture
 def chain(tmp_path):
     """A demo database at the real current time, with the clinic CA, and the
-    history of the last 5 days loaded (real signatures: a few seconds each)."""
+    history of the last 10 days loaded (a dozen real signatures)."""
     now = datetime.now(ZONE)
     engine = create_engine("sqlite://", poolclass=StaticPool)
     SQLModel.metadata.create_all(engine)
@@ -161,7 +161,7 @@ def chain(tmp_path):
         )
         session.commit()
         context = HistoryContext(kek=KEK, data_dir=tmp_path, crl_url=CRL_URL, zone=ZONE)
-        result = sign_demo_history(session=session, now=now, context=context, days=5)
+        result = sign_demo_history(session=session, now=now, context=context, days=10)
         yield SimpleNamespace(
             session=session, now=now, context=context, result=result, before=before
         )
