@@ -16,7 +16,6 @@ import pytest
 from sqlmodel import Session, SQLModel, func, select
 
 from his_portal.db import make_engine
-from his_portal.demo.data import load_demo_data
 from his_portal.models import (
     BatchItem,
     Confirmation,
@@ -25,13 +24,12 @@ from his_portal.models import (
     SignedDocument,
 )
 from his_portal.services.audit import Actor, verify_chain
-from his_portal.services.pki import certificates
 from his_portal.services.signing import batch as sign_batch
 from his_portal.services.signing import batch_items
 from his_portal.settings import get_settings
 from his_portal.worker import queue as signing_queue
 from tests.conftest import NOW, user_by_login
-from tests.services.identity.identity_helpers import CRL_URL, DOCTOR, KEK
+from tests.services.identity.identity_helpers import DOCTOR, KEK
 from tests.services.willingness import willingness_helpers as wh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,16 +47,7 @@ def _prepare(data_dir: Path) -> tuple[int, list[int]]:
     engine = make_engine(f"sqlite:///{data_dir / 'his_portal.db'}")
     SQLModel.metadata.create_all(engine)
     with Session(engine) as session:
-        load_demo_data(session=session, now=NOW, records=80)
-        certificates.ensure_authority(
-            session=session,
-            kek=KEK,
-            clinic_name="上海维乐海趣路门诊",
-            crl_url=CRL_URL,
-            now=NOW,
-        )
-        session.commit()
-        wh.prepare(session)
+        wh.prepared_clinic(session, records=80)
         doctor = user_by_login(session, DOCTOR)
         ids = list(
             session.exec(

@@ -8,16 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from his_portal.demo.data import load_demo_data
 from his_portal.models import AuditEvent, MedicalRecord, SignStatus
 from his_portal.services.audit import Actor, verify_chain
-from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import mac_key
 from his_portal.services.seals import store as seals
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness.cancel import cancel_open
 from tests.conftest import NOW, user_by_login
-from tests.services.identity.identity_helpers import CRL_URL, DOCTOR, KEK, save, verify
+from tests.services.identity.identity_helpers import DOCTOR, KEK, save, verify
+from tests.services.willingness import willingness_helpers as wh
 from tests.services.willingness.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
@@ -30,7 +29,6 @@ from tests.services.willingness.willingness_helpers import (
     consume,
     doctor,
     failures,
-    prepare,
     record_ids,
     row,
     send,
@@ -218,16 +216,7 @@ def file_engine(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
     SQLModel.metadata.create_all(engine)
     with Session(engine) as session:
-        load_demo_data(session=session, now=NOW, records=10)
-        certificates.ensure_authority(
-            session=session,
-            kek=KEK,
-            clinic_name="上海维乐海趣路门诊",
-            crl_url=CRL_URL,
-            now=NOW,
-        )
-        session.commit()
-        prepare(session)
+        wh.prepared_clinic(session, records=10)
     yield engine
     engine.dispose()
 

@@ -8,14 +8,22 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, select
 
 from his_portal.adapters.sms import SmsProviderError, SmsReceipt
+from his_portal.demo.data import load_demo_data
 from his_portal.models import AuditEvent, Confirmation, MedicalRecord
 from his_portal.services.audit import Actor
+from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import mac_key
 from his_portal.services.seals import store as seals
 from his_portal.services.willingness import core as w
 from his_portal.services.willingness import sms as ws
 from tests.conftest import NOW, user_by_login
-from tests.services.identity.identity_helpers import DOCTOR, KEK, save, verify
+from tests.services.identity.identity_helpers import (
+    CRL_URL,
+    DOCTOR,
+    KEK,
+    save,
+    verify,
+)
 
 SECRET = mac_key(KEK, "willingness")
 TOKEN = "login-token-of-the-doctor-browser"
@@ -49,6 +57,20 @@ def prepare(session: Session) -> None:
     doctor = user_by_login(session, DOCTOR)
     actor = Actor(doctor.id, DOCTOR)
     seals.set_esign(session=session, user=doctor, enabled=True, actor=actor, now=NOW)
+
+
+def prepared_clinic(session: Session, records: int) -> None:
+    """A fresh database: the demo clinic, its CA and TSA, 郑程 ready to sign."""
+    load_demo_data(session=session, now=NOW, records=records)
+    certificates.ensure_authority(
+        session=session,
+        kek=KEK,
+        clinic_name="上海维乐海趣路门诊",
+        crl_url=CRL_URL,
+        now=NOW,
+    )
+    session.commit()
+    prepare(session)
 
 
 def doctor(session):
