@@ -43,7 +43,7 @@ def test_the_chain_manager_follows_signing(page: Page, tmp_path):
     for label in ("签署完成率", "签署时长中位数", "签署时长P90"):
         expect(cards.get_by_text(label, exact=True)).to_be_visible()
     # Both charts drew bars; the per-doctor table adds up to the cards.
-    expect(page.locator(".recharts-surface")).to_have_count(2)
+    expect(page.locator(".recharts-wrapper")).to_have_count(2)
     expect(page.locator(".recharts-bar-rectangle").first).to_be_visible()
     # Columns (after the 医生 header cell): 账号 病历数 已签名 待签名 超期未签 …
     expect(doctor_rows(page).first).to_be_visible()

@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 MAX_DAYS = 366
+#: The largest id a table holds (PostgreSQL ``integer``); larger ones are refused
+#: before they reach the database.
+MAX_ID = 2**31 - 1
 MSG_MANAGERS_ONLY = "只有门诊管理者可以查看签名监控"
 MSG_OTHER_CLINIC = "无权查看其他分院的数据"
 R = MedicalRecord
@@ -171,7 +174,7 @@ def monitor_scope(*, session: Session, viewer: CurrentUser) -> MonitorScope:
 def _checked_id(value, label: str) -> int | None:
     if value is None:
         return None
-    if type(value) is not int:
+    if type(value) is not int or not 0 < value <= MAX_ID:
         raise InvalidInput(f"{label}无效")
     return value
 

@@ -25,6 +25,7 @@ from his_portal.models import (
 )
 from his_portal.services.auth import CurrentUser
 from his_portal.services.records.dashboard import (
+    MAX_ID,
     MSG_MANAGERS_ONLY,
     DoctorFigures,
     Window,
@@ -267,7 +268,8 @@ def signed_file(*, session: Session, viewer: CurrentUser, record_id) -> str:
     """
     if viewer.role != Role.MANAGER:
         raise AccessDenied(MSG_MANAGERS_ONLY)
-    record = session.get(R, record_id) if type(record_id) is int else None
+    valid = type(record_id) is int and 0 < record_id <= MAX_ID
+    record = session.get(R, record_id) if valid else None
     if record is None or not (
         viewer.chain_wide or record.clinic_id == viewer.clinic_id
     ):

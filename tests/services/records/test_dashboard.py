@@ -386,6 +386,8 @@ def test_doctors_and_administrators_are_refused(sqlite_chain, login):
         ({"doctor_id": 9999}, "医生不存在"),
         ({"clinic_id": "1"}, "分院无效"),
         ({"doctor_id": True}, "医生无效"),
+        ({"doctor_id": 2**63}, "医生无效"),
+        ({"clinic_id": -1}, "分院无效"),
         ({"date_from": "2026-11-01"}, "日期无效"),
     ],
 )
@@ -455,7 +457,7 @@ def test_the_signed_pdf_only_for_a_record_in_scope(sqlite_chain):
         behind.signed_file(
             session=chain.session, viewer=chain_manager, record_id=unsigned.id
         )
-    for bad in (999_999, "1", None):
+    for bad in (999_999, "1", None, 2**63, -1):
         with pytest.raises(AccessDenied):
             behind.signed_file(
                 session=chain.session, viewer=chain_manager, record_id=bad
