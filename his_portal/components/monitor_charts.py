@@ -22,7 +22,13 @@ TICK = {"fontSize": 12, "fill": "#4a5568"}
 def _bars() -> list[rx.Component]:
     return [
         rx.recharts.bar(
-            data_key=key, name=name, stack_id="records", fill=colour, max_bar_size=28
+            data_key=key,
+            name=name,
+            stack_id="records",
+            fill=colour,
+            max_bar_size=28,
+            # Drawn at once: a refresh every 20 s should not replay an animation.
+            is_animation_active=False,
         )
         for key, name, colour in SERIES
     ]

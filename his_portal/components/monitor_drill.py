@@ -112,9 +112,7 @@ def _actions() -> rx.Component:
     return rx.hstack(
         rx.button(
             rx.icon("bell-ring", size=16),
-            "催签所选（",
-            MonitorState.selected.length(),
-            "）",
+            "催签所选（" + MonitorState.selected.length().to_string() + "）",
             color_scheme="amber",
             disabled=MonitorState.selected.length() == 0,
             on_click=MonitorState.remind_selected,

@@ -136,7 +136,7 @@ def _cards(f: dashboard.Figures, hours: int) -> list[Card]:
         Card("overdue", "超期未签", str(f.overdue), f"就诊后超过{hours}小时", "red"),
         Card("", "签署完成率", _percent(f.completion), "已签名 / 病历数", "green"),
         Card("", "签署时长中位数", duration(f.median_seconds), "就诊 → 签名", "gray"),
-        Card("", "签署时长P90", duration(f.p90_seconds), "90%的病历在此之内", "gray"),
+        Card("", "签署时长P90", duration(f.p90_seconds), "90%病历在此之内", "gray"),
     ]
 
 

@@ -94,13 +94,23 @@ def test_the_chain_manager_follows_signing(page: Page, tmp_path):
     card(page, "已签名").click()
     dialog = page.get_by_role("dialog")
     view = dialog.get_by_role("button", name=re.compile("^查看签名文件 ")).first
-    signed_file = re.compile(r"/files/signed/")
-    with page.context.expect_response(signed_file) as answer, page.expect_popup():
+    served = []
+
+    def keep(route):
+        answer = route.fetch()
+        served.append((answer.status, answer.headers["content-type"], answer.body()))
+        route.fulfill(response=answer)
+
+    page.context.route(re.compile(r"/files/signed/"), keep)
+    with page.expect_popup():
         view.click()
-    pdf = answer.value
-    assert pdf.status == 200
-    assert pdf.header_value("content-type").startswith("application/pdf")
-    assert pdf.body().startswith(b"%PDF")
+    for _ in range(100):
+        if served:
+            break
+        page.wait_for_timeout(100)
+    status, kind, body = served[0]
+    assert status == 200 and kind.startswith("application/pdf")
+    assert body.startswith(b"%PDF")
     dialog.get_by_role("button", name="关闭").click()
 
     # 导出 CSV: one row per doctor on screen, Excel-ready.
