@@ -60,7 +60,9 @@ def _menu_item(label: str, route: str | None, icon: str, roles: frozenset[Role])
     )
     if route is None:
         return disabled
-    active = AuthState.router.url.path.rstrip("/") == route
+    path = AuthState.router.url.path.rstrip("/")
+    # A page under a menu entry (系统管理 → 审计日志) keeps the entry lit.
+    active = (path == route) | path.startswith(route + "/")
     link = rx.link(
         _item_body(label, icon),
         href=route,
