@@ -31,10 +31,15 @@ Ownership (what a caller may change without it being a finding):
   manager, 停用 / 启用 and 重置密码: ``is_active``, ``password_hash``,
   ``must_change_password``), plus the integrity check's report
   (integrityreport rows).
+* A manager's 催签: a ``remind`` notification sent by them (and its SMS) to a doctor
+  of their 分院, or of any 分院 when they are chain-wide.
+* The app's own housekeeping, during any call: ``jobrun`` (ignored), the periodic
+  job's notices (no sender, deduplicated), integrity reports, deleting expired file
+  tickets; the signing queue's files and lock in the data dir.
 * Logged out, nothing may change at all (outside the ignored tables).
 * Invariant, whoever calls: a record that becomes signed has a signeddocument for its
   version whose confirmation is ``used``, belongs to the signer and covers the record
-  (意愿校验 spent before signing).
+  (意愿校验 spent before signing). A batch item belongs to its confirmation's doctor.
 * Private files: everything under the data dir except the SQLite database and its
   journals and logs. ``seals/<user id>/…`` belongs to that user, ``signed/<record
   id>/…`` to the record's doctor; anything else (``secrets/``…) to nobody.
@@ -67,6 +72,7 @@ import typing
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +92,7 @@ IGNORED_TABLES = frozenset(
         "loginattempt",
         "usersession",
         "alembic_version",
+        "jobrun",  # periodic jobs' leases, moved by the app's own housekeeping
     }
 )
 OWNER_COLUMNS = ("user_id", "doctor_id", "signer_id", "owner_id")
@@ -101,7 +108,9 @@ ADMIN_POWERS: dict[str, frozenset[str] | None] = {
 #: Tables in ``ADMIN_POWERS`` where the administrator may also add rows.
 ADMIN_INSERTS = frozenset({"user"})
 FEEDBACK_VAR = re.compile(r"error|message|notice|failure", re.I)
-SKIP_FILES = re.compile(r"(^|/)his_portal\.db(-journal|-wal|-shm)?$|\.log$")
+SKIP_FILES = re.compile(
+    r"(^|/)(his_portal|signing-queue)\.db(-journal|-wal|-shm)?$|\.log$|\.lock$"
+)
 ARGS_REPR = 160
 
 
@@ -209,16 +218,72 @@ def _owners(table: str, row: dict[str, Any], snap: Snapshot) -> set[Any]:
             None,
         )
         owners.add(profile["user_id"] if profile else None)
+    if table == "batchitem":
+        confirmation = snap.get("confirmation", {}).get(row.get("confirmation_id"))
+        owners.add(confirmation["user_id"] if confirmation else None)
     if "session_id" in row:
         session = snap.get("usersession", {}).get(row.get("session_id"))
         owners.add(session["user_id"] if session else None)
     return owners
 
 
+#: Notices only the periodic job writes (no sender, deduplicated).
+SYSTEM_NOTICES = frozenset({"overdue", "cert_expiring"})
+
+
+def _system_change(change: RowChange) -> bool:
+    """What the app's own housekeeping does while any call runs: the periodic
+    notices, the daily integrity report, deleting expired file tickets."""
+    row = change.new if change.new is not None else change.old
+    if change.table == "notification" and change.kind == "insert":
+        return (
+            row.get("kind") in SYSTEM_NOTICES
+            and row.get("sender_id") is None
+            and row.get("dedup_key") is not None
+        )
+    if change.table == "integrityreport":
+        return True
+    if change.table == "fileticket" and change.kind == "delete":
+        expires = datetime.fromisoformat(str(row.get("expires_at")))
+        return expires.replace(tzinfo=None) < datetime.now(UTC).replace(tzinfo=None)
+    return False
+
+
+def _in_scope(manager: dict | None, doctor: dict | None) -> bool:
+    if manager is None or doctor is None or doctor.get("role") != "doctor":
+        return False
+    return bool(manager.get("chain_wide")) or (
+        manager.get("clinic_id") == doctor.get("clinic_id")
+    )
+
+
+def _reminder(change: RowChange, caller_id: int | None, new: Snapshot) -> bool:
+    """催签: a manager's notice (and text) to a doctor of their 分院 (or, chain-wide,
+    of any 分院)."""
+    if change.kind != "insert" or caller_id is None:
+        return False
+    row = change.new
+    users = new.get("user", {})
+    target = users.get(row.get("user_id"))
+    if change.table == "notification":
+        sent_by_caller = (
+            row.get("kind") == "remind" and row.get("sender_id") == caller_id
+        )
+    elif change.table == "smsmessage":
+        sent_by_caller = row.get("purpose") == "remind"
+    else:
+        return False
+    return sent_by_caller and _in_scope(users.get(caller_id), target)
+
+
 def judge_change(
     change: RowChange, caller_id: int | None, role: str, old: Snapshot, new: Snapshot
 ) -> str | None:
     """Why ``change`` is not allowed for the caller (None: allowed)."""
+    if _system_change(change):
+        return None
+    if role == "manager" and _reminder(change, caller_id, new):
+        return None
     owners = set()
     if change.old is not None:
         owners |= _owners(change.table, change.old, old)
