@@ -120,18 +120,26 @@ def create_account(
         clinic_id=clinic.id,
         password_hash=hash_password(password),
     )
+    _add_account(session, user, clinic, actor)
+    session.refresh(user)
+    return user
+
+
+def _add_account(session: Session, user: User, clinic: Clinic, actor: Actor) -> None:
+    """Store a new account and audit it (commits)."""
     session.add(user)
     session.flush()
+    detail = {"login_id": user.login_id, "role": user.role, "clinic": clinic.name}
+    if user.chain_wide:
+        detail["chain_wide"] = True
     record_event(
         session=session,
         actor=actor,
         action="account.created",
         target=f"user:{user.id}",
-        detail={"login_id": login_id, "role": role, "clinic": clinic.name},
+        detail=detail,
     )
     session.commit()
-    session.refresh(user)
-    return user
 
 
 def list_clinics(*, session: Session, admin: CurrentUser) -> list[ClinicOption]:
@@ -185,21 +193,7 @@ def create_user(
         password_hash=hash_password(password),
         must_change_password=True,
     )
-    session.add(user)
-    session.flush()
-    record_event(
-        session=session,
-        actor=actor,
-        action="account.created",
-        target=f"user:{user.id}",
-        detail={
-            "login_id": login_id,
-            "role": role,
-            "clinic": clinic.name,
-            "chain_wide": chain_wide,
-        },
-    )
-    session.commit()
+    _add_account(session, user, clinic, actor)
     return NewAccount(user.id, login_id, display_name, password)
 
 
