@@ -50,6 +50,10 @@ def test_the_chain_manager_follows_signing(page: Page, tmp_path):
     assert column_sum(page, 2) == card_value(page, "病历数")
     assert column_sum(page, 5) == card_value(page, "超期未签")
     shot(page, "manage-dashboard.png")
+    # The trend chart's data, one row a day.
+    page.locator("summary", has_text="每日签署情况（表格）").click()
+    daily = page.get_by_role("table", name=re.compile("^每日签署情况"))
+    expect(daily.locator("tbody tr")).to_have_count(7)
 
     # One 分院 over 90 days: only its doctors.
     page.get_by_role("radio", name="近90天").click()
