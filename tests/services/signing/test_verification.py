@@ -108,16 +108,21 @@ def test_the_signed_pdf_carries_its_verification_link_and_qr(signed, tmp_path):
     assert sig.signature_valid and sig.total_document_signed
 
 
-def test_a_new_version_gets_a_new_verification_id(signed, tmp_path):
-    session, record, _ = signed
+def revoke_signature(session, record, at=T + timedelta(hours=1)):
+    """The doctor withdraws the record's signature (补充医嘱)."""
     record_versions.revoke_signature(
         session=session,
         user=user_by_login(session, DOCTOR),
         record_id=record.id,
         reason="补充医嘱",
         actor=ACTOR,
-        now=T + timedelta(hours=1),
+        now=at,
     )
+
+
+def test_a_new_version_gets_a_new_verification_id(signed, tmp_path):
+    session, record, _ = signed
+    revoke_signature(session, record)
     assert sign(session, record.id, tmp_path, now=T + timedelta(hours=1)).ok
     first, second = session.exec(
         select(SignedDocument).order_by(SignedDocument.version)
@@ -357,14 +362,7 @@ def test_the_status_after_revoking_the_signature_and_the_certificate(signed, tmp
     revoke(session)
     status = status_of(session, doc.verify_id)
     assert status.label == "证书已吊销" and "签名时证书有效" in status.note
-    record_versions.revoke_signature(
-        session=session,
-        user=user_by_login(session, DOCTOR),
-        record_id=record.id,
-        reason="补充医嘱",
-        actor=ACTOR,
-        now=T + timedelta(hours=1),
-    )
+    revoke_signature(session, record)
     status = status_of(session, doc.verify_id)
     assert status.label == "已撤销" and "尚未重新签署" in status.note
 
