@@ -140,11 +140,9 @@ class AdminState(AuthState):
 
     @rx.event
     def set_active(self, user_id: int, active: bool):
-        admin = self._require(Role.ADMIN)
+        admin, refusal = self._admin_for(user_id)
         if admin is None:
-            return AuthState.guard
-        if not _is_id(user_id):
-            return rx.toast.error("无效的账号")
+            return refusal
         try:
             with db.session() as session:
                 user = accounts.set_active(
@@ -162,11 +160,9 @@ class AdminState(AuthState):
 
     @rx.event
     async def reset_password(self, user_id: int):
-        admin = self._require(Role.ADMIN)
+        admin, refusal = self._admin_for(user_id)
         if admin is None:
-            return AuthState.guard
-        if not _is_id(user_id):
-            return rx.toast.error("无效的账号")
+            return refusal
         try:
             new = await asyncio.to_thread(_reset, admin, self._actor(admin), user_id)
         except HisError as exc:
@@ -203,6 +199,16 @@ class AdminState(AuthState):
             return rx.toast.error(exc.message)
         self._load()
         return rx.toast.success("已通过实名认证，证书已签发" if approve else "已驳回")
+
+    def _admin_for(self, user_id):
+        """The administrator acting on account ``user_id``, or (None, the answer
+        that refuses: the login guard, or 无效的账号)."""
+        admin = self._require(Role.ADMIN)
+        if admin is None:
+            return None, AuthState.guard
+        if not _is_id(user_id):
+            return None, rx.toast.error("无效的账号")
+        return admin, None
 
     def _filters(self) -> auth.AccountFilter:
         return auth.AccountFilter(
