@@ -19,6 +19,7 @@ from reflex.utils import prerequisites
 from his_portal import db, routes
 from his_portal.errors import HisError
 from his_portal.services import notifications as notices
+from his_portal.services.notifications.inbox import Notice
 from his_portal.settings import clinic_zone
 from his_portal.state import AuthState
 
@@ -45,16 +46,10 @@ ABOUT_RECORD = (notices.Kind.REMIND, notices.Kind.BATCH)
 
 
 @dataclass(frozen=True)
-class NoticeView:
-    """One notification as the list shows it, with where it leads."""
+class NoticeView(Notice):
+    """One notification as the list shows it, with where it leads (no 病历号: only
+    the link names the record)."""
 
-    id: int
-    kind: str
-    kind_label: str
-    title: str
-    body: str
-    created_at: str
-    unread: bool
     sender_name: str
     link_label: str
     link: str

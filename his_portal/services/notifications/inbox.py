@@ -23,6 +23,7 @@ from his_portal.settings import clinic_zone
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "Notice",
     "NotificationPage",
     "NotificationRow",
     "list_for",
@@ -37,8 +38,9 @@ MSG_NOT_YOURS = "没有这条通知，或它不属于当前账号"
 
 
 @dataclass(frozen=True)
-class NotificationRow:
-    """One notification, display-ready (times in the clinic's zone)."""
+class Notice:
+    """What every view of a notification shows (times in the clinic's zone); no
+    病历号, so a view built on it alone does not read as a medical record."""
 
     id: int
     kind: str
@@ -47,6 +49,12 @@ class NotificationRow:
     body: str
     created_at: str
     unread: bool
+
+
+@dataclass(frozen=True)
+class NotificationRow(Notice):
+    """One notification, display-ready, with the record it is about."""
+
     #: 病历号 of the record it is about ("" if none).
     record_no: str = ""
     #: Who caused it (the manager of a 催签), "" for the system.
