@@ -37,6 +37,7 @@ __all__ = [
     "Figures",
     "MonitorFilter",
     "MonitorScope",
+    "SignCounts",
     "Window",
     "daily",
     "figures",
@@ -97,21 +98,27 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Figures:
-    """The KPI cards."""
+class SignCounts:
+    """病历数 and how they stand: 已签名, 待签名, 超期未签, 超时签署."""
 
     total: int
     signed: int
     pending: int
     overdue: int
     late: int
-    median_seconds: int | None
-    p90_seconds: int | None
 
     @property
     def completion(self) -> float | None:
         """签署完成率 (0–1), None without records."""
         return self.signed / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class Figures(SignCounts):
+    """The KPI cards."""
+
+    median_seconds: int | None
+    p90_seconds: int | None
 
 
 @dataclass(frozen=True)
@@ -125,23 +132,14 @@ class DayFigures:
 
 
 @dataclass(frozen=True)
-class DoctorFigures:
+class DoctorFigures(SignCounts):
     """One doctor's row (and bar)."""
 
     doctor_id: int
     doctor_name: str
     login_id: str
     clinic_name: str
-    total: int
-    signed: int
-    pending: int
-    overdue: int
-    late: int
     median_seconds: int | None
-
-    @property
-    def completion(self) -> float | None:
-        return self.signed / self.total if self.total else None
 
 
 def _require_manager(viewer: CurrentUser) -> None:
