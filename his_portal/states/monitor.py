@@ -12,8 +12,6 @@ import asyncio
 from typing import Any, ClassVar
 
 import reflex as rx
-from reflex_base.registry import RegistrationContext
-from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from his_portal import db, deps, routes
 from his_portal.errors import HisError
@@ -27,17 +25,6 @@ from his_portal.states import monitor_view as view
 #: How often an open page refreshes itself.
 REFRESH_SECONDS = 20
 FILTER_FIELDS = ("quick", "date_from", "date_to", "clinic", "doctor")
-
-
-async def _connected(token: str) -> bool:
-    """Whether the browser tab behind ``token`` still has its websocket open."""
-    try:
-        namespace = RegistrationContext.get().app.event_namespace
-    except (LookupError, ReflexRuntimeError):  # no app running (tests, tools)
-        return False
-    if namespace is None:
-        return False
-    return await namespace._token_manager.is_token_connected(token)
 
 
 class MonitorState(AuthState):
@@ -277,10 +264,7 @@ class MonitorState(AuthState):
         elif any(r.id == record_id and r.overdue for r in self.drill_rows):
             self.selected = [*self.selected, record_id]
 
-    def _remind(self, doctor_id, record_ids: list[int]):
-        user = self._require(Role.MANAGER)
-        if user is None:
-            return AuthState.guard
+    def _remind(self, user, doctor_id, record_ids: list[int]):
         try:
             with db.session() as session:
                 result = notifications.remind(
@@ -299,16 +283,21 @@ class MonitorState(AuthState):
     @rx.event
     def remind_doctor(self, doctor_id: int):
         """催签 a doctor about all their unsigned records."""
-        return self._remind(doctor_id, [])
+        user = self._require(Role.MANAGER)
+        if user is None:
+            return AuthState.guard
+        return self._remind(user, doctor_id, [])
 
     @rx.event
     def remind_selected(self):
         """催签 the doctor of the selected overdue records about those records."""
+        user = self._require(Role.MANAGER)
+        if user is None:
+            return AuthState.guard
         chosen = [r for r in self.drill_rows if r.id in self.selected]
-        doctors = {r.doctor_id for r in chosen}
-        if len(doctors) != 1:
+        if len({r.doctor_id for r in chosen}) != 1:
             return rx.toast.error("请选择同一位医生的超期病历")
-        return self._remind(doctors.pop(), [r.id for r in chosen])
+        return self._remind(user, chosen[0].doctor_id, [r.id for r in chosen])
 
     @rx.event
     def view_pdf(self, record_id: int):
@@ -332,36 +321,34 @@ class MonitorState(AuthState):
             return rx.toast.error(exc.message)
         return rx.redirect(f"{path}?{ticket}", is_external=True)
 
-    def _csv_name(self, what: str) -> str:
-        return f"签名监控_{what}_{self.date_from}_{self.date_to}.csv"
+    def _download(self, what: str, make):
+        """A CSV made by ``make(user)`` (a manager's only), as a download."""
+        user = self._require(Role.MANAGER)
+        if user is None:
+            return AuthState.guard
+        try:
+            data = make(user)
+        except HisError as exc:
+            return rx.toast.error(exc.message)
+        name = f"签名监控_{what}_{self.date_from}_{self.date_to}.csv"
+        return rx.download(data=data, filename=name, mime_type="text/csv")
 
     @rx.event
     def export_doctors(self):
         """导出 CSV: the per-doctor table for the current filter."""
-        user = self._require(Role.MANAGER)
-        if user is None:
-            return AuthState.guard
-        try:
-            data = view.doctors_csv(user, self._filters())
-        except HisError as exc:
-            return rx.toast.error(exc.message)
-        name = self._csv_name("医生")
-        return rx.download(data=data, filename=name, mime_type="text/csv")
+        return self._download(
+            "医生", lambda user: view.doctors_csv(user, self._filters())
+        )
 
     @rx.event
     def export_records(self):
         """导出 CSV: every record behind the open drill-down."""
-        user = self._require(Role.MANAGER)
-        if user is None:
-            return AuthState.guard
-        try:
-            data = view.records_csv(
+        return self._download(
+            "病历",
+            lambda user: view.records_csv(
                 user, self._filters(self.drill_doctor), self.drill_kind
-            )
-        except HisError as exc:
-            return rx.toast.error(exc.message)
-        name = self._csv_name("病历")
-        return rx.download(data=data, filename=name, mime_type="text/csv")
+            ),
+        )
 
     @rx.event(background=True)
     async def watch(self):
@@ -373,7 +360,7 @@ class MonitorState(AuthState):
             token = self.router.session.client_token
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
-            if not await _connected(token):
+            if not await view.connected(token):
                 return
             async with self:
                 user = self._require(Role.MANAGER)

@@ -1,12 +1,15 @@
-"""签名监控's figures as the page shows them, computed in a worker thread: each
-function opens its own database session and calls the dashboard services, which
-check the manager's scope."""
+"""签名监控's figures as the page shows them (each function opens its own database
+session and calls the dashboard services, which check the manager's scope; the
+refresh runs them in a worker thread), and whether the page's tab is still open."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from reflex_base.registry import RegistrationContext
+from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from his_portal import db
 from his_portal.errors import InvalidInput
@@ -21,6 +24,7 @@ __all__ = [
     "DayRow",
     "DoctorRow",
     "Snapshot",
+    "connected",
     "parse_filter",
     "snapshot",
     "window",
@@ -75,6 +79,18 @@ class Snapshot:
     doctors: list[DoctorRow]
     bars: list[dict[str, Any]]
     updated_at: str
+
+
+async def connected(token: str) -> bool:
+    """Whether the browser tab behind ``token`` still has its websocket open (on
+    any worker; Reflex's own shared-state updates ask the same)."""
+    try:
+        namespace = RegistrationContext.get().app.event_namespace
+    except (LookupError, ReflexRuntimeError):  # no app running (tests, tools)
+        return False
+    if namespace is None:
+        return False
+    return await namespace._token_manager.is_token_connected(token)
 
 
 def today() -> date:

@@ -17,7 +17,7 @@ from his_portal.models import Clinic, MedicalRecord, Role, User
 from his_portal.services import notifications
 from his_portal.services.auth import hash_password, view_of
 from his_portal.states import monitor_view
-from his_portal.states.monitor import MonitorState, _connected
+from his_portal.states.monitor import MonitorState
 from tests.conftest import PASSWORD, token_for
 from tests.state.test_states import make
 
@@ -230,4 +230,4 @@ def test_csv_exports_carry_a_bom_and_the_rows_on_screen():
 
 
 def test_the_refresh_stops_without_a_connected_browser():
-    assert asyncio.run(_connected("no-such-tab")) is False
+    assert asyncio.run(monitor_view.connected("no-such-tab")) is False
