@@ -19,6 +19,7 @@ from his_portal.models import MedicalRecord, Notification, Patient, User, utcnow
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser, live_session
 from his_portal.services.notifications.core import KIND_LABELS
+from his_portal.services.paging import Page
 from his_portal.settings import clinic_zone
 
 __all__ = [
@@ -62,16 +63,10 @@ class NotificationRow(Notice):
 
 
 @dataclass(frozen=True)
-class NotificationPage:
-    rows: list[NotificationRow]
-    total: int
-    page: int
-    page_size: int
-    unread: int
+class NotificationPage(Page[NotificationRow]):
+    """One page of the user's notifications, and how many of all are unread."""
 
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+    unread: int
 
 
 def _mine(user: CurrentUser):

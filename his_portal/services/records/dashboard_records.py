@@ -24,6 +24,7 @@ from his_portal.models import (
     User,
 )
 from his_portal.services.auth import CurrentUser
+from his_portal.services.paging import Page
 from his_portal.services.records.dashboard import (
     MAX_ID,
     MSG_MANAGERS_ONLY,
@@ -79,16 +80,8 @@ class MonitorRecord:
     overdue: bool
 
 
-@dataclass(frozen=True)
-class MonitorRecordPage:
-    rows: list[MonitorRecord]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+class MonitorRecordPage(Page[MonitorRecord]):
+    """One page of the records behind a number."""
 
 
 def _kind(w: Window, kind: str):

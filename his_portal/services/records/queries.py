@@ -26,6 +26,7 @@ from his_portal.models import (
     utcnow,
 )
 from his_portal.services.auth import CurrentUser
+from his_portal.services.paging import Page
 
 __all__ = [
     "AppointmentRow",
@@ -76,16 +77,8 @@ class RecordRow:
     amendable: bool = False
 
 
-@dataclass(frozen=True)
-class RecordPage:
-    rows: list[RecordRow]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+class RecordPage(Page[RecordRow]):
+    """One page of the records table."""
 
 
 @dataclass(frozen=True)
