@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal.components.data_table import data_table
+from his_portal.services.records.dashboard_records import FIGURE_LABELS
 from his_portal.states.monitor import MonitorState
 from his_portal.states.monitor_view import ALL
 
@@ -25,13 +26,7 @@ PANEL = {
 DOCTOR_COLUMNS = (
     "医生",
     "账号",
-    "病历数",
-    "已签名",
-    "待签名",
-    "超期未签",
-    "超时签署",
-    "签署完成率",
-    "签署时长中位数",
+    *FIGURE_LABELS,
     "分院",
     "操作",
 )

@@ -35,6 +35,7 @@ from his_portal.services.records.dashboard import (
 from his_portal.services.records.sql_time import seconds_between
 
 __all__ = [
+    "FIGURE_LABELS",
     "KINDS",
     "MAX_EXPORT",
     "MonitorRecord",
@@ -59,6 +60,17 @@ MAX_EXPORT = 10_000
 BOM = "\ufeff"
 #: A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: The per-doctor figures, in the order the table and the CSV show them.
+FIGURE_LABELS = (
+    "病历数",
+    "已签名",
+    "待签名",
+    "超期未签",
+    "超时签署",
+    "签署完成率",
+    "签署时长中位数",
+)
 
 
 @dataclass(frozen=True)
@@ -190,18 +202,7 @@ def _percent(share: float | None) -> str:
 
 def doctors_csv(rows: list[DoctorFigures]) -> bytes:
     """The per-doctor table as shown: one row per doctor."""
-    header = [
-        "医生",
-        "账号",
-        "分院",
-        "病历数",
-        "已签名",
-        "待签名",
-        "超期未签",
-        "超时签署",
-        "签署完成率",
-        "签署时长中位数",
-    ]
+    header = ["医生", "账号", "分院", *FIGURE_LABELS]
     return _csv(
         header,
         (
