@@ -47,7 +47,6 @@ PATIENTS_PER_CLINIC = 80
 #: 90 days, from 0.05 a day at the start to 0.45 now (each one signed costs ~0.25 s
 #: of CPU, and `cli init` must stay short).
 FIRST_RATE, LAST_RATE = 0.05, 0.45
-ACTOR_AGENT = "demo history (cli init)"
 
 
 @dataclass(frozen=True)
@@ -203,7 +202,7 @@ def sign_demo_history(
     )
     record_event(
         session=session,
-        actor=Actor(login_id="cli", user_agent=ACTOR_AGENT),
+        actor=Actor(login_id="cli", user_agent=signing_story.AGENT),
         action="demo.history_loaded",
         target="demo",
         detail={
