@@ -27,6 +27,7 @@ def main() -> int:
     except BlockingIOError:
         return LOCKED
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # per-glyph chatter
     from his_portal.worker.queue import huey
 
     huey.create_consumer(

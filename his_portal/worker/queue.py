@@ -82,11 +82,13 @@ def sign_item(item_id: int) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def requeue_stalled() -> None:
-    """Queue again what a dead worker was holding."""
+    """Queue again what a dead worker was holding; close what it left unclosed."""
     with db.session() as session:
         for item_id in batch_items.stalled(session):
             log.warning("signing item %s stalled; queued again", item_id)
             sign_item(item_id)
+        if batch_items.finish_settled(session):
+            log.warning("closed a signing batch whose last worker died")
 
 
 def enqueue(item_ids: list[int]) -> None:

@@ -126,6 +126,18 @@ def _wait(engine, confirmation_id: int, done: int, seconds: float, log: Path) ->
     )
 
 
+def _wait_closed(engine, confirmation_id: int, seconds: float, log: Path) -> None:
+    """The batch is closed by its last worker (or, if that one died, within a minute
+    by the housekeeping job)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if session.get(Confirmation, confirmation_id).batch_finished_at:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"the batch was never closed\n{log.read_text()[-3000:]}")
+
+
 def test_a_killed_consumer_leaves_every_record_signed_exactly_once(tmp_path):
     data_dir = tmp_path / "data"
     confirmation_id, record_ids = _prepare(data_dir)
@@ -141,6 +153,7 @@ def test_a_killed_consumer_leaves_every_record_signed_exactly_once(tmp_path):
     second = _consumer(data_dir)
     try:
         after = _wait(engine, confirmation_id, RECORDS, DONE_WITHIN, log)
+        _wait_closed(engine, confirmation_id, DONE_WITHIN, log)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=30)

@@ -267,13 +267,17 @@ def finish(
     actor: Actor,
     now: datetime | None = None,
 ) -> None:
-    """Mark the batch finished, log its counts and tell the doctor (commits)."""
+    """Mark the batch finished, log its counts and tell the doctor (commits); once,
+    however many callers."""
     table = Confirmation.__table__
-    session.execute(
+    closed = session.execute(
         table.update()
         .where(_T.id == plan.confirmation_id, _T.batch_finished_at.is_(None))
         .values(batch_finished_at=now or utcnow())
-    )
+    ).rowcount
+    if closed != 1:  # finished already (by another worker or the housekeeping)
+        session.rollback()
+        return
     signed = sum(1 for outcome in outcomes if outcome.ok)
     audit(
         session,

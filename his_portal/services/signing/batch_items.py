@@ -42,6 +42,7 @@ __all__ = [
     "ItemResult",
     "cancel_queued",
     "enqueue_plan",
+    "finish_settled",
     "latest_batch",
     "progress",
     "run_item",
@@ -213,6 +214,25 @@ def _finish_if_last(session: Session, plan: sign_batch.BatchPlan, actor: Actor) 
         for i in sorted(items, key=lambda i: i.position)
     ]
     sign_batch.finish(session, plan=plan, outcomes=outcomes, actor=actor)
+
+
+def finish_settled(session: Session) -> int:
+    """Close the batches whose items are all done but that nobody closed (the worker
+    of the last item died before it could). Returns how many were closed."""
+    open_batches = session.exec(
+        select(Confirmation.id).where(
+            col(Confirmation.batch_started_at).is_not(None),
+            col(Confirmation.batch_finished_at).is_(None),
+        )
+    ).all()
+    closed = 0
+    for confirmation_id in open_batches:
+        plan, actor, _ = _plan_and_actor(session, confirmation_id)
+        _finish_if_last(session, plan, actor)
+        closed += (
+            session.get(Confirmation, confirmation_id).batch_finished_at is not None
+        )
+    return closed
 
 
 def _own_batch(session: Session, user, confirmation_id: int) -> Confirmation:

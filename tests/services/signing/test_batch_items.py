@@ -143,6 +143,28 @@ def test_a_worker_that_died_after_signing_does_not_fail_the_record(db, tmp_path)
     assert documents(db, plan.record_ids[0]) == 1
 
 
+def test_a_batch_whose_last_worker_died_before_closing_it_is_closed_once(db, tmp_path):
+    plan, item_ids = claimed(db)
+
+    def die_before_closing(session, _plan, _actor):
+        raise SystemExit("killed")
+
+    for item_id in item_ids[:-1]:
+        run(db, item_id, tmp_path)
+    finish = batch_items._finish_if_last
+    batch_items._finish_if_last = die_before_closing
+    try:
+        with pytest.raises(SystemExit):
+            run(db, item_ids[-1], tmp_path)
+    finally:
+        batch_items._finish_if_last = finish
+    assert db.get(Confirmation, plan.confirmation_id).batch_finished_at is None
+    assert batch_items.finish_settled(db) == 1
+    assert batch_items.finish_settled(db) == 0
+    notices = db.exec(select(Notification).where(Notification.kind == "batch")).all()
+    assert len(notices) == 1
+
+
 def test_a_signer_that_cannot_load_fails_each_record_with_its_reason(db, tmp_path):
     plan, item_ids = claimed(db)
 
