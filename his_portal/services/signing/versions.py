@@ -167,13 +167,16 @@ def signed_document(
     clinic.
 
     Raises:
-        PermissionError: Anyone else.
+        AccessDenied: Anyone else (a manager sees their 分院, chain-wide all).
         SigningRefused: The record has no signed version.
     """
     record = session.get(MedicalRecord, record_id)
     allowed = record is not None and (
         (viewer.role == "doctor" and record.doctor_id == viewer.id)
-        or (viewer.role == "manager" and record.clinic_id == viewer.clinic_id)
+        or (
+            viewer.role == "manager"
+            and (viewer.chain_wide or record.clinic_id == viewer.clinic_id)
+        )
     )
     if not allowed:
         raise AccessDenied("无权查看该病历")
