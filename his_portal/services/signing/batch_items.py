@@ -201,14 +201,22 @@ def _settle(session: Session, item_id: int, status: str, reason: str, now) -> No
 
 
 def _finish_if_last(session: Session, plan: sign_batch.BatchPlan, actor: Actor) -> None:
-    items = session.exec(
-        select(BatchItem).where(BatchItem.confirmation_id == plan.confirmation_id)
-    ).all()
-    if any(item.status == "queued" for item in items):
+    waiting = session.exec(
+        select(BatchItem.id)
+        .where(
+            BatchItem.confirmation_id == plan.confirmation_id,
+            BatchItem.status == "queued",
+        )
+        .limit(1)
+    ).first()
+    if waiting is not None:  # the common case: one indexed probe, not the batch
         return
     row = session.get(Confirmation, plan.confirmation_id)
     if row.batch_finished_at is not None:
         return
+    items = session.exec(
+        select(BatchItem).where(BatchItem.confirmation_id == plan.confirmation_id)
+    ).all()
     outcomes = [
         SignOutcome(i.record_id, "", i.label, i.status == "signed", i.reason)
         for i in sorted(items, key=lambda i: i.position)
