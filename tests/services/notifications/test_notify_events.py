@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from his_portal.models import MedicalRecord, Patient
+from his_portal.models import Confirmation, MedicalRecord, Patient
 from his_portal.services.audit import Actor
 from his_portal.services.identity import verification
 from his_portal.services.notifications import Kind
@@ -29,10 +29,29 @@ def _records(session, doctor_id: int, count: int) -> list[tuple[int, str]]:
     )
 
 
+def _claimed_batch(session, doctor_id: int, record_ids: tuple[int, ...]) -> int:
+    """A confirmation whose batch has started and not finished (what finish closes)."""
+    confirmation = Confirmation(
+        user_id=doctor_id,
+        session_hash="",
+        records_digest="",
+        record_ids=",".join(map(str, record_ids)),
+        method="sms",
+        expires_at=NOW,
+        status="used",
+        batch_started_at=NOW,
+    )
+    session.add(confirmation)
+    session.commit()
+    return confirmation.id
+
+
 def test_a_finished_batch_tells_the_doctor_its_counts_and_reasons_once(demo):
     doctor = user_by_login(demo, DOCTOR)
     (ok_id, _), (bad_id, bad_no), (missing_id, _) = _records(demo, doctor.id, 3)
-    plan = batch.BatchPlan(77, doctor.id, (ok_id, bad_id, missing_id), "sms", "system")
+    ids = (ok_id, bad_id, missing_id)
+    confirmation_id = _claimed_batch(demo, doctor.id, ids)
+    plan = batch.BatchPlan(confirmation_id, doctor.id, ids, "sms", "system")
     outcomes = [
         SignOutcome(ok_id, "", "", True, ""),
         SignOutcome(bad_id, "", "", False, "证书已吊销"),
@@ -41,7 +60,7 @@ def test_a_finished_batch_tells_the_doctor_its_counts_and_reasons_once(demo):
     batch.finish(demo, plan=plan, outcomes=outcomes, actor=actor, now=NOW)
     batch.finish(demo, plan=plan, outcomes=outcomes, actor=actor, now=NOW)
     (note,) = notes_of(demo, doctor.id)
-    assert note.kind == Kind.BATCH and note.dedup_key == "batch:77"
+    assert note.kind == Kind.BATCH and note.dedup_key == f"batch:{confirmation_id}"
     assert note.title == "批量签名完成：已签署1份，失败2份"
     assert note.body == f"失败原因：{bad_no}：证书已吊销"
     assert note.record_id is None
@@ -50,7 +69,8 @@ def test_a_finished_batch_tells_the_doctor_its_counts_and_reasons_once(demo):
 def test_a_one_record_batch_points_at_its_record(demo):
     doctor = user_by_login(demo, DOCTOR)
     ((record_id, _),) = _records(demo, doctor.id, 1)
-    plan = batch.BatchPlan(78, doctor.id, (record_id,), "sms", "system")
+    confirmation_id = _claimed_batch(demo, doctor.id, (record_id,))
+    plan = batch.BatchPlan(confirmation_id, doctor.id, (record_id,), "sms", "system")
     outcome = SignOutcome(record_id, "", "", True, "")
     batch.finish(demo, plan=plan, outcomes=[outcome], actor=Actor(doctor.id), now=NOW)
     (note,) = notes_of(demo, doctor.id)

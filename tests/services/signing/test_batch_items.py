@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, func, select
+from sqlmodel import Session, SQLModel, create_engine, func, select
 
 from his_portal.errors import AccessDenied, HisError
 from his_portal.models import (
@@ -85,13 +85,25 @@ def test_each_item_is_signed_once_and_the_batch_closes_once(db, tmp_path):
     assert len(notices) == 1
 
 
-def test_two_workers_on_one_item_sign_it_once(db, tmp_path, engine):
-    plan, item_ids = claimed(db)
+@pytest.fixture
+def file_engine(tmp_path):
+    """A database file: each thread's session has its own connection, as workers do."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        wh.prepared_clinic(session, records=10)
+    yield engine
+    engine.dispose()
+
+
+def test_two_workers_on_one_item_sign_it_once(file_engine, tmp_path):
+    with Session(file_engine) as session:
+        plan, item_ids = claimed(session)
     barrier = threading.Barrier(2)
     results = []
 
     def worker():
-        with Session(engine) as session:
+        with Session(file_engine) as session:
             barrier.wait()
             results.append(run(session, item_ids[0], tmp_path))
 
@@ -101,7 +113,8 @@ def test_two_workers_on_one_item_sign_it_once(db, tmp_path, engine):
     for thread in threads:
         thread.join()
     assert sorted(results) == [False, True]
-    assert documents(db, plan.record_ids[0]) == 1
+    with Session(file_engine) as session:
+        assert documents(session, plan.record_ids[0]) == 1
 
 
 def test_an_item_whose_worker_died_is_taken_again_after_the_lease(db, tmp_path):
