@@ -33,8 +33,7 @@ system-deps:
 	fi
 
 bench: install
-	$(PY) -m his_portal.bench
-	$(PY) -m his_portal.bench_live
+	$(PY) -m his_portal.bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

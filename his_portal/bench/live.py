@@ -158,7 +158,8 @@ async def _measure(base: str) -> None:
     await doctor.close()
 
 
-def main() -> None:
+def run(report, *, batch: int) -> None:
+    del report, batch  # the JSON report and the live batch: being written
     tmp = Path(tempfile.mkdtemp(prefix="his-bench-live-"))
     port = _free_port()
     proc = _start(tmp, port)
@@ -167,7 +168,3 @@ def main() -> None:
     finally:
         _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
 import statistics
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from PIL import Image, ImageDraw
 from sqlmodel import Session, SQLModel, select
 
 from his_portal.db import make_engine
 from his_portal.demo.data import load_demo_data
 from his_portal.models import MedicalRecord, Patient, User
 from his_portal.services import auth
-from his_portal.services.pki import authority as pki
-from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.records import dashboard
 from his_portal.services.records import dashboard_records as monitor_records
-from his_portal.services.records import queries as records
-from his_portal.services.seals.image import SealOptions, extract_signature
-from his_portal.services.signing.pades import SigningOptions, sign_pdf
-from his_portal.services.signing.record_pdf import (
-    RecordDocument,
-    render_record_pdf,
-    warm_up_fonts,
-)
 from his_portal.settings import clinic_zone
 
 
@@ -76,11 +64,9 @@ def _time(label: str, fn, repeat: int = 20) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m his_portal.bench")
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--db-url", default="")
-    args = parser.parse_args()
+def run(report, *, records: int, postgres_url: str) -> None:
+    del report, postgres_url  # the JSON report and PostgreSQL: being rewritten
+    args = argparse.Namespace(records=records, db_url="")
     zone = clinic_zone()
     now = datetime.now(zone)
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,8 +127,6 @@ def main() -> None:
                 repeat=5,
             )
         engine.dispose()
-    _bench_seal()
-    _bench_signing()
 
 
 def _bench_dashboard(session: Session, manager, now: datetime) -> None:
@@ -178,79 +162,3 @@ def _bench_dashboard(session: Session, manager, now: datetime) -> None:
                 f"{label} 超期未签 page 1",
                 lambda w=w: monitor_records.drill(session=session, w=w, kind="overdue"),
             )
-
-
-def _bench_signing() -> None:
-    """Render + PAdES-sign (built-in TSA) one record: the batch's cost per record."""
-    now = datetime.now(UTC)
-    ca = pki.create_ca(clinic_name="基准测试门诊", now=now)
-    crl = "http://localhost/pki/crl"
-    doctor = pki.issue_doctor_certificate(
-        ca_cert_pem=ca.cert_pem,
-        ca_key=ca.key,
-        doctor_name="郑程",
-        clinic_name="基准测试门诊",
-        user_id=1,
-        now=now,
-        crl_url=crl,
-    )
-    tsa_cert = pki.issue_tsa_certificate(
-        ca_cert_pem=ca.cert_pem,
-        ca_key=ca.key,
-        clinic_name="基准测试门诊",
-        now=now,
-        crl_url=crl,
-    )
-    tsa = TimestampAuthority(
-        cert_pem=tsa_cert.cert_pem, key=tsa_cert.key, ca_chain_pems=[ca.cert_pem]
-    )
-    doc = RecordDocument(
-        clinic_name="基准测试门诊",
-        title="口腔检查",
-        record_no="P120111201801313",
-        patient_name="刘作榛",
-        sex="男",
-        age=41,
-        doctor_name="郑程",
-        visit_item="检查",
-        created_at="2026-11-25 14:43",
-        sections=[("主诉", "左下后牙咀嚼时疼痛一周"), ("诊断", "36深龋")] * 4,
-    )
-    warm_up_fonts()
-
-    def one() -> None:
-        pdf = render_record_pdf(
-            doc, seal_png=None, signer_name="郑程", signed_at="2026-11-25 15:00:00"
-        )
-        sign_pdf(
-            pdf,
-            cert_pem=doctor.cert_pem,
-            key=doctor.key,
-            chain_pems=[ca.cert_pem],
-            tsa=tsa,
-            options=SigningOptions(signer_name="郑程"),
-            signing_time=now,
-        )
-
-    _time("render + PAdES-sign one record (batch step)", one, repeat=20)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'peak memory of this benchmark process':<48} {peak:7.0f} MB")
-
-
-def _bench_seal() -> None:
-    """Background removal on a 12-megapixel phone-style photo (built-in engine)."""
-    photo = Image.new("RGB", (4000, 3000), (236, 234, 226))
-    draw = ImageDraw.Draw(photo)
-    for offset in range(0, 3000, 90):
-        draw.line([(0, offset), (4000, offset)], fill=(190, 205, 230), width=3)
-    stroke = [(900, 1700), (1500, 1100), (2100, 1800), (2900, 1200)]
-    draw.line(stroke, fill=(30, 30, 80), width=22)
-    _time(
-        "seal background removal, 12 MP photo",
-        lambda: extract_signature(photo, SealOptions()),
-        repeat=3,
-    )
-
-
-if __name__ == "__main__":
-    main()

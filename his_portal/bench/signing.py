@@ -1,0 +1,122 @@
+"""The batch's cost per record, in-process: render, PAdES-sign with the built-in TSA,
+and both, as CPU milliseconds (what 2 cores can do) and wall milliseconds; then the
+background removal of a 12-megapixel seal photo."""
+
+from __future__ import annotations
+
+import resource
+import time
+from datetime import UTC, datetime
+
+from PIL import Image, ImageDraw
+
+from his_portal.bench.report import Report, timed_ms
+from his_portal.services.pki import authority as pki
+from his_portal.services.pki.timestamp_authority import TimestampAuthority
+from his_portal.services.seals.image import SealOptions, extract_signature
+from his_portal.services.signing.pades import SigningOptions, sign_pdf
+from his_portal.services.signing.record_pdf import (
+    RecordDocument,
+    render_record_pdf,
+    warm_up_fonts,
+)
+
+__all__ = ["run"]
+
+CLINIC = "基准测试门诊"
+DOCUMENT = RecordDocument(
+    clinic_name=CLINIC,
+    title="口腔检查",
+    record_no="P120111201801313",
+    patient_name="刘作榛",
+    sex="男",
+    age=41,
+    doctor_name="郑程",
+    visit_item="检查",
+    created_at="2026-11-25 14:43",
+    sections=[("主诉", "左下后牙咀嚼时疼痛一周"), ("诊断", "36深龋")] * 4,
+)
+
+
+def _cpu_ms(fn, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        samples.append((time.process_time() - start) * 1000)
+    return samples
+
+
+def _signer():
+    now = datetime.now(UTC)
+    ca = pki.create_ca(clinic_name=CLINIC, now=now)
+    crl = "http://localhost/pki/crl"
+    doctor = pki.issue_doctor_certificate(
+        ca_cert_pem=ca.cert_pem,
+        ca_key=ca.key,
+        doctor_name="郑程",
+        clinic_name=CLINIC,
+        user_id=1,
+        now=now,
+        crl_url=crl,
+    )
+    tsa_cert = pki.issue_tsa_certificate(
+        ca_cert_pem=ca.cert_pem, ca_key=ca.key, clinic_name=CLINIC, now=now, crl_url=crl
+    )
+    tsa = TimestampAuthority(
+        cert_pem=tsa_cert.cert_pem, key=tsa_cert.key, ca_chain_pems=[ca.cert_pem]
+    )
+
+    def sign(pdf: bytes) -> bytes:
+        return sign_pdf(
+            pdf,
+            cert_pem=doctor.cert_pem,
+            key=doctor.key,
+            chain_pems=[ca.cert_pem],
+            tsa=tsa,
+            options=SigningOptions(signer_name="郑程"),
+            signing_time=now,
+        )
+
+    return sign
+
+
+def _render() -> bytes:
+    return render_record_pdf(
+        DOCUMENT, seal_png=None, signer_name="郑程", signed_at="2026-11-25 15:00:00"
+    )
+
+
+def run(report: Report, repeat: int = 30) -> None:
+    warm_up_fonts()
+    sign = _signer()
+    pdf = _render()
+    sign(pdf)  # warm caches (signed attributes, certificates)
+    report.timings("render one record, CPU", _cpu_ms(_render, repeat))
+    report.timings(
+        "PAdES-sign + timestamp one record, CPU", _cpu_ms(lambda: sign(pdf), repeat)
+    )
+    both = _cpu_ms(lambda: sign(_render()), repeat)
+    report.timings("render + sign + timestamp one record, CPU", both)
+    report.figure(
+        "render + sign + timestamp one record, CPU · mean",
+        sum(both) / len(both),
+        "ms",
+        "<= 25",
+    )
+    report.timings(
+        "render + sign + timestamp one record, wall",
+        timed_ms(lambda: sign(_render()), repeat),
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report.figure("peak memory of the in-process signing bench", peak, "MB")
+    photo = Image.new("RGB", (4000, 3000), (236, 234, 226))
+    draw = ImageDraw.Draw(photo)
+    for offset in range(0, 3000, 90):
+        draw.line([(0, offset), (4000, offset)], fill=(190, 205, 230), width=3)
+    stroke = [(900, 1700), (1500, 1100), (2100, 1800), (2900, 1200)]
+    draw.line(stroke, fill=(30, 30, 80), width=22)
+    report.timings(
+        "seal background removal, 12 MP photo",
+        timed_ms(lambda: extract_signature(photo, SealOptions()), 3),
+    )
