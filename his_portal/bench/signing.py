@@ -14,12 +14,9 @@ from his_portal.bench.report import Report, timed_ms
 from his_portal.services.pki import authority as pki
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.seals.image import SealOptions, extract_signature
+from his_portal.services.signing import fonts
 from his_portal.services.signing.pades import SigningOptions, sign_pdf
-from his_portal.services.signing.record_pdf import (
-    RecordDocument,
-    render_record_pdf,
-    warm_up_fonts,
-)
+from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
 
 __all__ = ["run"]
 
@@ -88,7 +85,7 @@ def _render() -> bytes:
 
 
 def run(report: Report, repeat: int = 30) -> None:
-    warm_up_fonts()
+    fonts.warm_up()
     sign = _signer()
     pdf = _render()
     sign(pdf)  # warm caches (signed attributes, certificates)

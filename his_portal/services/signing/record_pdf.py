@@ -6,48 +6,34 @@ what the signature means; every page's footer carries the record's verification
 link and its QR code (:mod:`.verify_footer`). The digital signature itself is added
 afterwards by :mod:`his_portal.services.signing.pades`.
 
-Speed: fpdf2 parses the font for every document and fontTools subsets it on
-output, both in time proportional to the glyph count: WenQuanYi Micro Hei's 49 531
-glyphs cost ≈ 340 ms per record. Once per process we subset it to the "common"
-characters (everything below CJK Ext-A, full-width forms and GB 2312's 6 763
-hanzi: 7 541 glyphs, ≈ 2 s) and render with that (≈ 90 ms per record); a record
-with a character outside it (a rare name) uses the full font. Every document still
-parses its own font object: subsetting mutates the font it is given, and fpdf2's
-``TTFFont.__deepcopy__`` shares it, so a cached parsed font must not be reused.
+Fonts: :mod:`.fonts` (the Chinese font parsed once per process).
 """
 
 from __future__ import annotations
 
-import atexit
 import io
 import re
-import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fontTools import subset, ttLib
 from fpdf import FPDF
 from PIL import Image, UnidentifiedImageError
 
+from his_portal.services.signing import fonts
 from his_portal.services.signing.pades import SigningError
 from his_portal.services.signing.verify_footer import FOOTER_HEIGHT, draw_footer
-from his_portal.settings import PROJECT_ROOT
 
 __all__ = [
-    "FONT_PATH",
     "SECTION_HEADINGS",
     "DocumentError",
     "RecordDocument",
     "render_preview_png",
     "render_record_pdf",
-    "warm_up_fonts",
 ]
 
-FONT_PATH = PROJECT_ROOT / "assets" / "fonts" / "wqy-microhei.ttf"
 #: The sections of a dental record, in the order the tutorial shows them.
 SECTION_HEADINGS = (
     "主诉",
@@ -70,9 +56,6 @@ _SEAL_MAX_WIDTH = 42.0  # mm
 _MAX_SEAL_PIXELS = 4_000_000
 _PREVIEW_TIMEOUT = 60  # seconds
 _GREY = (110, 110, 110)
-
-_font_lock = threading.Lock()
-_common_font: tuple[Path, frozenset[int]] | None = None
 
 
 class DocumentError(SigningError):
@@ -103,55 +86,6 @@ class RecordDocument:
     """(heading, text) pairs, e.g. ("主诉", "牙列不齐"); empty texts are skipped."""
     version: int = 1
     """The record version; an amendment is a new version, signed again."""
-
-
-def _is_common(codepoint: int) -> bool:
-    if codepoint < 0x3400 or 0xFF00 <= codepoint <= 0xFFEF:
-        return True  # everything before CJK Ext-A (Latin, symbols, kana, ...)
-    try:
-        chr(codepoint).encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _build_common_font() -> tuple[Path, frozenset[int]]:
-    font = ttLib.TTFont(FONT_PATH, recalcTimestamp=False)
-    keep = [cp for cp in font.getBestCmap() if _is_common(cp)]
-    options = subset.Options()
-    options.hinting = False  # PDF viewers hint themselves; halves glyf size
-    options.glyph_names = True  # else fontTools rebuilds names on every load
-    options.layout_features = []  # fpdf2 does no shaping here
-    options.drop_tables += ["FFTM", "GDEF", "GPOS", "GSUB", "vhea", "vmtx", "gasp"]
-    options.name_IDs = ["*"]
-    options.name_languages = ["*"]
-    options.notdef_outline = True
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=keep)
-    subsetter.subset(font)
-    # fpdf2 only loads fonts from a path; a private directory (0700) keeps other
-    # local users from swapping the file under us.
-    directory = Path(tempfile.mkdtemp(prefix="his-fonts-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    path = directory / "wqy-microhei-common.ttf"
-    font.save(path)
-    return path, frozenset(keep)
-
-
-def warm_up_fonts() -> None:
-    """Build the common-character font now (≈ 2 s) instead of on first render."""
-    global _common_font
-    with _font_lock:
-        if _common_font is None:
-            _common_font = _build_common_font()
-
-
-def _font_for(text: str) -> Path:
-    warm_up_fonts()
-    assert _common_font is not None
-    path, covered = _common_font
-    needed = {ord(char) for char in text if ord(char) >= 0x20}
-    return path if needed <= covered else FONT_PATH
 
 
 def _seal_image(seal_png: bytes) -> Image.Image:
@@ -306,10 +240,7 @@ def render_record_pdf(
     # repr(doc) holds every character of every field (sections included); the
     # fixed labels are GB 2312, always in the common font.
     text = f"{doc!r}{signer_name}{signed_at}{verify_url or ''}"
-    pdf.add_font("cjk", fname=_font_for(text))
-    # Subsetting keeps outlines as they are, so the stored bounding boxes stay
-    # right; recomputing them on save expanded every glyph (≈ 30 % of the time).
-    pdf.fonts["cjk"].ttfont.recalcBBoxes = False
+    fonts.add_cjk_font(pdf, "cjk", text)
     pdf.set_title(doc.title)
     pdf.set_author(signer_name)
     pdf.set_subject(f"病历号 {doc.record_no}")
@@ -319,7 +250,10 @@ def render_record_pdf(
     _write_header(pdf, doc)
     _write_sections(pdf, doc.sections)
     _write_signer(pdf, seal, signer_name, signed_at)
-    return bytes(pdf.output())
+    try:
+        return bytes(pdf.output(output_producer_class=fonts.SmallFontOutput))
+    finally:
+        fonts.release()
 
 
 def render_preview_png(pdf: bytes, *, dpi: int = 110) -> list[bytes]:

@@ -1,0 +1,71 @@
+"""The Chinese font parsed once per process (his_portal.services.signing.fonts):
+each document embeds just its glyphs, documents do not share state, and nothing
+builds up in the process across documents."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fontTools import ttLib
+from fpdf.fonts import SubsetMap
+from pypdf import PdfReader
+
+from his_portal.services.signing import fonts
+from his_portal.services.signing.record_pdf import render_record_pdf
+from tests.services.signing.test_documents import SIGNED_AT, make_record, pdf_text
+
+
+def embedded_font(pdf: bytes) -> ttLib.TTFont:
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    (font,) = page["/Resources"]["/Font"].values()
+    descriptor = font.get_object()["/DescendantFonts"][0].get_object()
+    data = descriptor["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+    return ttLib.TTFont(io.BytesIO(data))
+
+
+def render(**changes) -> bytes:
+    return render_record_pdf(
+        make_record(**changes), seal_png=None, signer_name="王莉", signed_at=SIGNED_AT
+    )
+
+
+def test_the_embedded_font_holds_only_the_documents_glyphs() -> None:
+    font = embedded_font(render(sections=[("主诉", "牙痛")]))
+    # The labels, header and footer use a few hundred characters, not 7 541.
+    assert 100 < font["maxp"].numGlyphs < 400
+    assert font.getGlyphOrder()[0] == ".notdef"
+    glyf = font["glyf"]
+    for name in font.getGlyphOrder():  # every component present, outlines intact
+        glyph = glyf[name]
+        for component in getattr(glyph, "components", []):
+            assert component.glyphName in glyf
+    assert "uni75DB" in font.getGlyphOrder()  # 痛
+
+
+def test_documents_rendered_at_once_keep_their_own_text(tmp_path: Path) -> None:
+    names = ["张三", "李四", "王五", "赵六", "孙七", "周八", "吴九", "郑十"]
+
+    def one(name: str) -> str:
+        pdf = render(patient_name=name, sections=[("主诉", f"{name}的主诉")])
+        (tmp_path / name).mkdir()
+        return pdf_text(pdf, tmp_path / name)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        texts = list(pool.map(one, names))
+    for name, text in zip(names, texts, strict=True):
+        assert f"姓名:{name}" in text and f"{name}的主诉" in text
+        assert not any(other in text for other in names if other != name)
+
+
+def test_rendering_leaves_the_prototype_and_fpdf_caches_as_they_were() -> None:
+    render()
+    prototype = fonts._prototype
+    glyphs = len(prototype.font.ttfont["glyf"].glyphs)
+    widths = dict(prototype.font.cw)
+    for index in range(5):
+        render(patient_name=f"患者{index}", sections=[("主诉", "龋齿疼痛，冷热敏感")])
+    assert len(prototype.font.ttfont["glyf"].glyphs) == glyphs
+    assert dict(prototype.font.cw) == widths
+    assert SubsetMap.pick.cache_info().currsize == 0  # documents not kept alive
