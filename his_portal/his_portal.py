@@ -1,5 +1,7 @@
 """The app: pages and their on_load guards. Nothing else happens at import."""
 
+import asyncio
+
 import reflex as rx
 
 from his_portal import maintenance, routes
@@ -14,6 +16,7 @@ from his_portal.pages.search import SearchState, search_page
 from his_portal.pages.set_password import SetPasswordState, set_password_page
 from his_portal.pages.verify import verify_page, verify_record_page
 from his_portal.pages.workbench import WorkbenchState, workbench_page
+from his_portal.services.signing import fonts
 from his_portal.settings import get_settings
 from his_portal.state import AuthState
 from his_portal.states.notifications import NotificationState
@@ -21,6 +24,11 @@ from his_portal.states.seals import SealState
 from his_portal.states.sign_flow import SignFlowState
 from his_portal.states.verify import VerifyRecordState, VerifyState
 from his_portal.worker import supervisor
+
+
+async def warm_up_fonts() -> None:
+    """Parse the record font at start, so the first 预览 does not wait for it."""
+    await asyncio.to_thread(fonts.warm_up)
 
 
 def index() -> rx.Component:
@@ -38,6 +46,7 @@ app = rx.App(
 )
 app.register_lifespan_task(maintenance.run_forever)
 app.register_lifespan_task(supervisor.run_forever)
+app.register_lifespan_task(warm_up_fonts)
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
 app.add_page(
     login_page,

@@ -28,7 +28,10 @@ def main() -> int:
         return LOCKED
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # per-glyph chatter
+    from his_portal.services.signing import fonts
     from his_portal.worker.queue import huey
+
+    fonts.warm_up()  # once, before the workers fork: they share the parsed font
 
     huey.create_consumer(
         workers=settings.sign_workers,
