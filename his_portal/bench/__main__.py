@@ -24,6 +24,9 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=50, help="live batch size")
     parser.add_argument(
+        "--memory-records", type=int, default=1000, help="records for worker memory"
+    )
+    parser.add_argument(
         "--postgres",
         nargs="?",
         const=PG_URL,
@@ -40,7 +43,7 @@ def main() -> None:
     if "signing" in parts:
         signing.run(report)
     if "live" in parts:
-        live.run(report, batch=args.batch)
+        live.run(report, batch=args.batch, memory=args.memory_records)
     print(report.summary())
 
 

@@ -1,12 +1,14 @@
-"""`make bench`, live part: the running app under a login flood.
+"""`make bench`, live part: the running app, batches through its signing queue
+(:mod:`.live_batch`) and a login flood.
 
-Starts the app as ``make run`` does (production build, one worker, SQLite in a
-throwaway data dir), logs a doctor in over the websocket, and times that doctor's
-page events (待完善病历 tab switches) first alone, then while 80 clients that are not
-logged in hammer the login handler. Two floods: wrong passwords (what an attacker
-guessing ids sends; the per-address throttle refuses them before argon2 after the
-first few) and right passwords (every attempt runs argon2: the worst case for the
-event loop). Prints figures; asserts nothing.
+Starts the app as ``make run`` does (production build, one web worker, the signing
+consumer its supervisor starts, SQLite in a throwaway data dir) with extra unsigned
+records for the demo doctors. Then the batches; then a doctor's page events
+(待完善病历 tab switches), first alone, then while 80 clients that are not logged in
+hammer the login handler. Two floods: wrong passwords (what an attacker guessing ids
+sends; the per-address throttle refuses them before argon2 after the first few) and
+right passwords (every attempt runs argon2: the worst case for the event loop).
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,10 +25,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from his_portal.bench import live_batch
+from his_portal.bench.report import Report
 from his_portal.states.workbench import WorkbenchState
 from tests.hostile.reflex_ws import LOGIN_SUBMIT, AsyncReflexClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOOD = 80
 DOCTOR, PASSWORD = "sh-feihuan@8112", "Demo@2026"
 
@@ -50,7 +53,7 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
     }
 
 
-def _start(tmp: Path, port: int) -> subprocess.Popen:
+def _start(tmp: Path, port: int, per_doctor: int) -> subprocess.Popen:
     env, bin_dir = _env(tmp, port), Path(sys.executable).parent
     log = (tmp / "app.log").open("w")
     for step in (
@@ -58,6 +61,7 @@ def _start(tmp: Path, port: int) -> subprocess.Popen:
         [sys.executable, "-m", "his_portal.cli", "init"],
     ):
         subprocess.run(step, cwd=ROOT, env=env, stdout=log, stderr=log, check=True)
+    live_batch.add_records(_db_url(tmp), per_doctor)
     command = [str(bin_dir / "reflex"), "run", "--env", "prod", "--single-port"]
     command += ["--frontend-port", str(port), "--backend-port", str(port)]
     proc = subprocess.Popen(
@@ -74,6 +78,10 @@ def _start(tmp: Path, port: int) -> subprocess.Popen:
             time.sleep(1)
     _stop(proc)
     raise SystemExit(f"the app did not start; see {tmp / 'app.log'}")
+
+
+def _db_url(tmp: Path) -> str:
+    return f"sqlite:///{tmp / 'data' / 'his_portal.db'}"
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -126,21 +134,14 @@ async def _flood(base: str, password: str, stop: asyncio.Event) -> int:
     return attempts
 
 
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1] * 1000
-
-
-async def _measure(base: str) -> None:
+async def _measure(report: Report, base: str) -> None:
     event = WorkbenchState.get_full_name() + ".set_tab"
     doctor = AsyncReflexClient(base, timeout=60)
     await doctor.login(DOCTOR, PASSWORD)
     await doctor.connect("/workbench")
     await _doctor_events(doctor, event, 10)  # warm up
     alone = await _doctor_events(doctor, event, 60)
-    print(
-        f"{'doctor event, alone: p50 / p95':<48} "
-        f"{statistics.median(alone) * 1000:6.0f} / {_p95(alone):6.0f} ms"
-    )
+    report.timings("doctor page event, alone", [t * 1000 for t in alone])
     for label, password in (("wrong", ""), ("right", PASSWORD)):
         stop = asyncio.Event()
         flood = asyncio.create_task(_flood(base, password, stop))
@@ -150,21 +151,27 @@ async def _measure(base: str) -> None:
         seconds = time.monotonic() - started
         stop.set()
         attempts = await flood
-        print(
-            f"{f'doctor event, {FLOOD} logins ({label} password): p50 / p95':<48} "
-            f"{statistics.median(during) * 1000:6.0f} / {_p95(during):6.0f} ms "
-            f"({attempts} login attempts, {attempts / (seconds + 3):.0f}/s)"
+        name = f"doctor page event, {FLOOD} clients logging in ({label} password)"
+        report.timings(name, [t * 1000 for t in during])
+        report.figure(
+            f"login attempts ({label} password)", attempts / (seconds + 3), "/s"
         )
     await doctor.close()
 
 
-def run(report, *, batch: int) -> None:
-    del report, batch  # the JSON report and the live batch: being written
+def run(report: Report, *, batch: int, memory: int) -> None:
+    """The live figures; ``batch`` records per batch, ``memory`` records for the
+    workers' memory (0: skip)."""
     tmp = Path(tempfile.mkdtemp(prefix="his-bench-live-"))
     port = _free_port()
-    proc = _start(tmp, port)
+    per_doctor = batch + batch * -(-memory // (batch * len(live_batch.DOCTORS)))
+    proc = _start(tmp, port, per_doctor)
+    base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(_measure(f"http://127.0.0.1:{port}"))
+        live_batch.run(
+            report, base=base, db_url=_db_url(tmp), size=batch, memory=memory
+        )
+        asyncio.run(_measure(report, base))
     finally:
         _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
