@@ -1,4 +1,5 @@
-"""The clinic's own CA: doctor and TSA certificates, CRLs, and keys encrypted at rest.
+"""The clinic's own CA: doctor, TSA and OCSP certificates, CRLs, and keys encrypted
+at rest. What certificates assert (policies, AIA, the name form) is :mod:`.profile`.
 
 Private keys only leave these services as live key objects (in memory) or as
 AES-256 encrypted PKCS#8 PEM (see :mod:`his_portal.services.pki.keyvault`, whose names
@@ -17,8 +18,22 @@ from typing import NotRequired, TypedDict, Unpack
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID as AiaOID
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from his_portal.services.pki import profile
+from his_portal.services.pki._x509 import (
+    CLOCK_SKEW,
+    RSA_BITS,
+    add_years,
+    aki,
+    checked_serial,
+    entity_name,
+    key_usage,
+    load_ca,
+    utc,
+)
+from his_portal.services.pki.crl import RevokedEntry, build_crl
 from his_portal.services.pki.keyvault import (
     KEK_SIZE,
     KekError,
@@ -42,15 +57,10 @@ __all__ = [
     "decrypt_private_key",
     "encrypt_private_key",
     "issue_doctor_certificate",
+    "issue_ocsp_certificate",
     "issue_tsa_certificate",
     "load_or_create_kek",
 ]
-
-_RSA_BITS = 2048
-# Back-date notBefore a little so a verifier whose clock runs slightly behind ours
-# does not reject a certificate issued seconds ago.
-_CLOCK_SKEW = dt.timedelta(minutes=5)
-_MAX_SERIAL = 1 << 159  # RFC 5280: at most 20 octets, positive
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,6 @@ class IssuedCert:
 
 
 @dataclass(frozen=True)
-class RevokedEntry:
-    """One line of a CRL. ``reason`` is an ``x509.ReasonFlags`` or its name/value,
-    e.g. ``"key_compromise"`` or ``"keyCompromise"``."""
-
-    serial: int
-    revoked_at: dt.datetime
-    reason: x509.ReasonFlags | str = x509.ReasonFlags.unspecified
-
-
-@dataclass(frozen=True)
 class CertInfo:
     """What the UI shows about a certificate. Datetimes are aware UTC."""
 
@@ -88,60 +88,6 @@ class CertInfo:
     not_before: dt.datetime
     not_after: dt.datetime
     sha256_fingerprint: str
-
-
-_KU_FLAGS = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-    "encipher_only",
-    "decipher_only",
-)
-
-
-def _key_usage(*flags: str) -> x509.KeyUsage:
-    return x509.KeyUsage(**{name: name in flags for name in _KU_FLAGS})
-
-
-def _name(clinic_name: str, common_name: str, *extra: x509.NameAttribute) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, clinic_name),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            *extra,
-        ]
-    )
-
-
-def _aki(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
-
-
-def _utc(now: dt.datetime) -> dt.datetime:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(dt.UTC).replace(microsecond=0)
-
-
-def _add_years(when: dt.datetime, years: int) -> dt.datetime:
-    try:
-        return when.replace(year=when.year + years)
-    except ValueError:  # 29 February
-        return when.replace(year=when.year + years, day=28)
-
-
-def _serial(serial: int | None) -> int:
-    if serial is None:
-        return x509.random_serial_number()
-    if not 0 < serial < _MAX_SERIAL:
-        raise PkiError("证书序列号超出范围")
-    return serial
 
 
 def _issued(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> IssuedCert:
@@ -167,9 +113,9 @@ def create_ca(
     Returns:
         The CA certificate and its new RSA-2048 key.
     """
-    now = _utc(now)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
-    name = _name(clinic_name, f"{clinic_name} 电子病历签名CA")
+    now = utc(now)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    name = entity_name(clinic_name, f"{clinic_name} 电子病历签名CA")
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -177,67 +123,14 @@ def create_ca(
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _CLOCK_SKEW)
-        .not_valid_after(_add_years(now, valid_years))
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(add_years(now, valid_years))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
     return _issued(cert, key)
-
-
-def _load_ca(ca_cert_pem: bytes, ca_key: rsa.RSAPrivateKey) -> x509.Certificate:
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    if ca_cert.public_key().public_numbers() != ca_key.public_key().public_numbers():
-        raise PkiError("CA私钥与CA证书不匹配")
-    return ca_cert
-
-
-def _issue_end_entity(
-    *,
-    ca_cert_pem: bytes,
-    ca_key: rsa.RSAPrivateKey,
-    subject: x509.Name,
-    serial: int | None = None,
-    now: dt.datetime,
-    valid_days: int,
-    crl_url: str,
-    eku: x509.ExtendedKeyUsage | None,
-) -> IssuedCert:
-    now = _utc(now)
-    ca_cert = _load_ca(ca_cert_pem, ca_key)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
-    # Never outlive the CA: a chain with an expired issuer fails validation anyway.
-    not_after = min(now + dt.timedelta(days=valid_days), ca_cert.not_valid_after_utc)
-    cdp = x509.DistributionPoint(
-        full_name=[x509.UniformResourceIdentifier(crl_url)],
-        relative_name=None,
-        reasons=None,
-        crl_issuer=None,
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(_serial(serial))
-        .not_valid_before(now - _CLOCK_SKEW)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            _key_usage("digital_signature", "content_commitment"), critical=True
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-        .add_extension(_aki(ca_cert), critical=False)
-        .add_extension(x509.CRLDistributionPoints([cdp]), critical=False)
-    )
-    if eku is not None:
-        # RFC 3161 §2.3: a TSA certificate's EKU must be critical.
-        builder = builder.add_extension(eku, critical=True)
-    return _issued(builder.sign(ca_key, hashes.SHA256()), key)
 
 
 class Issuing(TypedDict):
@@ -249,6 +142,75 @@ class Issuing(TypedDict):
     crl_url: str
     serial: NotRequired[int | None]
     valid_days: NotRequired[int]
+    ocsp_url: NotRequired[str]
+    ca_issuers_url: NotRequired[str]
+    policy_oid: NotRequired[str]
+    cps_url: NotRequired[str]
+
+
+def _aia(issuing: Issuing, *, ocsp: bool) -> x509.AuthorityInformationAccess | None:
+    places = []
+    if ocsp and issuing.get("ocsp_url"):
+        uri = x509.UniformResourceIdentifier(issuing["ocsp_url"])
+        places.append(x509.AccessDescription(AiaOID.OCSP, uri))
+    if issuing.get("ca_issuers_url"):
+        uri = x509.UniformResourceIdentifier(issuing["ca_issuers_url"])
+        places.append(x509.AccessDescription(AiaOID.CA_ISSUERS, uri))
+    return x509.AuthorityInformationAccess(places) if places else None
+
+
+def _issue_end_entity(
+    subject: x509.Name,
+    key_usage: x509.KeyUsage,
+    issuing: Issuing,
+    *,
+    eku: tuple[x509.ExtendedKeyUsage, bool] | None = None,
+    policy_oid: str | None = None,
+    ocsp_signer: bool = False,
+) -> IssuedCert:
+    """One end-entity certificate. An OCSP signer gets ``id-pkix-ocsp-nocheck``
+    (RFC 6960 §4.2.2.2.1) instead of revocation pointers: nobody checks its status."""
+    now = utc(issuing["now"])
+    ca_key = issuing["ca_key"]
+    ca_cert = load_ca(issuing["ca_cert_pem"], ca_key)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    # Never outlive the CA: a chain with an expired issuer fails validation anyway.
+    days = dt.timedelta(days=issuing.get("valid_days", 365))
+    not_after = min(now + days, ca_cert.not_valid_after_utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(checked_serial(issuing.get("serial")))
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage, critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+        )
+        .add_extension(aki(ca_cert), critical=False)
+    )
+    if ocsp_signer:
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+    else:
+        cdp = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(issuing["crl_url"])],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
+        )
+        builder = builder.add_extension(x509.CRLDistributionPoints([cdp]), False)
+    aia = _aia(issuing, ocsp=not ocsp_signer)
+    if aia is not None:
+        builder = builder.add_extension(aia, critical=False)
+    if policy_oid:
+        policies = profile.certificate_policies(policy_oid, issuing.get("cps_url", ""))
+        builder = builder.add_extension(policies, critical=False)
+    if eku is not None:
+        builder = builder.add_extension(eku[0], critical=eku[1])
+    return _issued(builder.sign(ca_key, hashes.SHA256()), key)
 
 
 def issue_doctor_certificate(
@@ -260,9 +222,12 @@ def issue_doctor_certificate(
 ) -> IssuedCert:
     """Issue a signing certificate with a fresh RSA-2048 key for one doctor.
 
-    The subject carries ``UID=user-<user_id>`` to tell namesakes apart; it never
-    carries the ID-card number, because anyone holding a signed PDF can read it.
-    No EKU is set: pdfsig and pyHanko accept the key usage alone.
+    Key usage digitalSignature + nonRepudiation only (critical), no EKU (pdfsig and
+    pyHanko accept the key usage alone). The subject is C, O, CN = the name, the
+    name again as surname + givenName when the split is certain
+    (:func:`.profile.person_name_attributes`), and ``UID=user-<user_id>`` to tell
+    namesakes apart; never the ID-card number, which anyone holding a signed PDF
+    could read.
 
     Args:
         doctor_name: The doctor's real (verified) name, the certificate CN.
@@ -271,25 +236,34 @@ def issue_doctor_certificate(
         issuing: ``ca_cert_pem`` (the clinic CA certificate), ``ca_key`` (its
             private key, decrypted, in memory), ``now`` (the issuing time, aware),
             ``crl_url`` (the public URL of the CA's CRL), optional ``serial`` (a
-            fixed serial for tests; random 159-bit by default) and ``valid_days``
-            (365 by default, capped at the CA's own expiry).
+            fixed serial for tests; random 159-bit by default), ``valid_days``
+            (365 by default, capped at the CA's own expiry), ``ocsp_url`` and
+            ``ca_issuers_url`` (Authority Information Access; left out when not
+            given), ``policy_oid`` (:data:`.profile.DOCTOR_POLICY_OID` by
+            default) and ``cps_url`` (the policy's CPS qualifier).
 
     Returns:
         The doctor's certificate and private key.
     """
-    if not doctor_name.strip():
+    name = doctor_name.strip()
+    if not name:
         raise PkiError("医生姓名不能为空")
     uid = x509.NameAttribute(NameOID.USER_ID, f"user-{user_id}")
-    subject = _name(clinic_name, doctor_name.strip(), uid)
+    subject = entity_name(clinic_name, name, *profile.person_name_attributes(name), uid)
     return _issue_end_entity(
-        subject=subject, eku=None, **{"valid_days": 365, **issuing}
+        subject,
+        key_usage("digital_signature", "content_commitment"),
+        issuing,
+        policy_oid=issuing.get("policy_oid", profile.DOCTOR_POLICY_OID),
     )
 
 
 def issue_tsa_certificate(
     *, clinic_name: str, **issuing: Unpack[Issuing]
 ) -> IssuedCert:
-    """Issue the clinic timestamp authority's certificate (EKU timeStamping, critical).
+    """Issue the clinic timestamp authority's certificate: EKU timeStamping only,
+    critical (RFC 3161 §2.3), and the TSA's policy (``policy_oid``,
+    :data:`.profile.TSA_POLICY_OID` by default), which its tokens also name.
 
     Args: as :func:`issue_doctor_certificate` (``valid_days`` 1825 by default);
     ``clinic_name`` also forms the CN.
@@ -298,67 +272,38 @@ def issue_tsa_certificate(
         The TSA certificate and private key.
     """
     return _issue_end_entity(
-        subject=_name(clinic_name, f"{clinic_name} 时间戳服务"),
-        eku=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
-        **{"valid_days": 1825, **issuing},
+        entity_name(clinic_name, f"{clinic_name} 时间戳服务"),
+        key_usage("digital_signature", "content_commitment"),
+        {"valid_days": 1825, **issuing},
+        eku=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+        policy_oid=issuing.get("policy_oid", profile.TSA_POLICY_OID),
     )
 
 
-def _reason(reason: x509.ReasonFlags | str) -> x509.ReasonFlags:
-    if isinstance(reason, x509.ReasonFlags):
-        return reason
-    for flag in x509.ReasonFlags:
-        if reason in (flag.name, flag.value):
-            return flag
-    raise PkiError(f"未知的吊销原因：{reason}")
+def issue_ocsp_certificate(
+    *, clinic_name: str, **issuing: Unpack[Issuing]
+) -> IssuedCert:
+    """Issue the delegated OCSP signing certificate (RFC 6960 §4.2.2.2): EKU
+    id-kp-OCSPSigning, key usage digitalSignature, ``id-pkix-ocsp-nocheck``, and
+    no CRL or OCSP pointer of its own.
 
-
-def build_crl(
-    *,
-    ca_cert_pem: bytes,
-    ca_key: rsa.RSAPrivateKey,
-    revoked: list[RevokedEntry],
-    now: dt.datetime,
-    next_update_hours: int = 24,
-    crl_number: int | None = None,
-) -> bytes:
-    """Build and sign the CA's CRL.
-
-    Args:
-        ca_cert_pem: The clinic CA certificate.
-        ca_key: The CA private key (decrypted, in memory).
-        revoked: Every revoked, not yet expired certificate.
-        now: thisUpdate (aware).
-        next_update_hours: Hours until nextUpdate.
-        crl_number: The CRL number (RFC 5280 requires one, increasing); defaults
-            to ``now`` in Unix seconds, which increases as long as the clock does.
+    Args: as :func:`issue_doctor_certificate` (``valid_days`` 365 by default;
+    ``crl_url``, ``ocsp_url`` and the policy are not used).
 
     Returns:
-        The CRL, DER-encoded.
+        The OCSP signing certificate and private key.
     """
-    now = _utc(now)
-    ca_cert = _load_ca(ca_cert_pem, ca_key)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca_cert.subject)
-        .last_update(now)
-        .next_update(now + dt.timedelta(hours=next_update_hours))
-        .add_extension(x509.CRLNumber(crl_number or int(now.timestamp())), False)
-        .add_extension(_aki(ca_cert), critical=False)
+    return _issue_end_entity(
+        entity_name(clinic_name, f"{clinic_name} OCSP服务"),
+        key_usage("digital_signature"),
+        issuing,
+        eku=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), False),
+        ocsp_signer=True,
     )
-    for entry in revoked:
-        item = (
-            x509.RevokedCertificateBuilder()
-            .serial_number(entry.serial)
-            .revocation_date(_utc(entry.revoked_at))
-        )
-        reason = _reason(entry.reason)
-        # RFC 5280 §5.3.1: omit the reason code rather than say "unspecified".
-        if reason is not x509.ReasonFlags.unspecified:
-            item = item.add_extension(x509.CRLReason(reason), critical=False)
-        builder = builder.add_revoked_certificate(item.build())
-    crl = builder.sign(ca_key, hashes.SHA256())
-    return crl.public_bytes(serialization.Encoding.DER)
+
+
+# RFC 4514 spells only a few attribute types by name; these two by their X.520 names.
+_SHORT_NAMES = {NameOID.SURNAME: "SN", NameOID.GIVEN_NAME: "GN"}
 
 
 def certificate_info(cert_pem: bytes) -> CertInfo:
@@ -374,7 +319,7 @@ def certificate_info(cert_pem: bytes) -> CertInfo:
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     fingerprint = cert.fingerprint(hashes.SHA256()).hex().upper()
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
+        subject=cert.subject.rfc4514_string(_SHORT_NAMES),
         common_name=str(cns[0].value) if cns else "",
         issuer=cert.issuer.rfc4514_string(),
         serial_hex=format(cert.serial_number, "x"),

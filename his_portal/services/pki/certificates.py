@@ -1,5 +1,6 @@
-"""The clinic CA in the database: created on first start, issuing and revoking
-doctors' certificates, and publishing the CRL.
+"""The clinic CA in the database: created on first start with its timestamp
+authority and its delegated OCSP signer, issuing and revoking doctors' certificates,
+and publishing the CRL (cached, :mod:`.crl_cache`).
 
 Keys are stored encrypted under the KEK (:mod:`.keyvault`); they are
 decrypted in memory only when something must be signed.
@@ -8,16 +9,19 @@ decrypted in memory only when something must be signed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from sqlmodel import Session, col, select
 
 from his_portal.models import CertStatus, DoctorCertificate, IssuerKey, utcnow
 from his_portal.services.pki import authority as pki
+from his_portal.services.pki import crl_cache
+from his_portal.services.pki.profile import IssuingProfile
 
 __all__ = [
     "Authority",
+    "IssuingProfile",
     "active_certificate",
     "ca_certificate_pem",
     "crl_der",
@@ -29,6 +33,10 @@ __all__ = [
 
 CA = "ca"
 TSA = "tsa"
+OCSP = "ocsp"
+#: The OCSP signer is renewed this long before it expires (at start, and by the
+#: daily upkeep job), so responses never come from an expired certificate.
+OCSP_RENEW_BEFORE = timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -52,28 +60,100 @@ def _store(session: Session, purpose: str, issued: pki.IssuedCert, kek: bytes) -
     )
 
 
+def _issuing(profile: IssuingProfile, **extra) -> dict:
+    """The :class:`pki.Issuing` items a profile fills (empty ones left out)."""
+    items = {"ocsp_url": profile.ocsp_url, "ca_issuers_url": profile.ca_issuers_url}
+    items |= {"cps_url": profile.cps_url} | extra
+    return {key: value for key, value in items.items() if value}
+
+
+def _row(session: Session, purpose: str) -> IssuerKey | None:
+    return session.exec(select(IssuerKey).where(IssuerKey.purpose == purpose)).first()
+
+
+def _policies(cert_pem: str) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.CertificatePolicies)
+    except x509.ExtensionNotFound:
+        return set()
+    return {info.policy_identifier.dotted_string for info in ext.value}
+
+
+def _retire(session: Session, row: IssuerKey) -> None:
+    """Keep a replaced TSA or OCSP certificate (tokens and responses it signed
+    still name it, and the OCSP responder still answers for it) under a purpose
+    of its own."""
+    row.purpose = f"{row.purpose}-{row.key_id}"[:16]
+    session.add(row)
+    session.flush()
+
+
+def _stale(session: Session, profile: IssuingProfile, now: datetime) -> list[str]:
+    """Which of the TSA and OCSP certificates are missing or due for renewal."""
+    stale = []
+    tsa = _row(session, TSA)
+    if tsa is None or _policies(tsa.cert_pem) != {profile.tsa_policy_oid}:
+        stale.append(TSA)
+    ocsp = _row(session, OCSP)
+    if ocsp is None or (
+        x509.load_pem_x509_certificate(ocsp.cert_pem.encode()).not_valid_after_utc
+        < now + OCSP_RENEW_BEFORE
+    ):
+        stale.append(OCSP)
+    return stale
+
+
 def ensure_authority(
-    *, session: Session, kek: bytes, clinic_name: str, crl_url: str, now: datetime
+    *,
+    session: Session,
+    kek: bytes,
+    clinic_name: str,
+    crl_url: str,
+    now: datetime,
+    profile: IssuingProfile | None = None,
 ) -> bool:
-    """Create the clinic CA and its timestamp authority if the database has none.
+    """Create the clinic CA if the database has none, and keep its timestamp
+    authority and OCSP signer current. Idempotent: run at every start.
+
+    The TSA certificate is (re)issued when missing or when its policy is not
+    ``profile.tsa_policy_oid``; the OCSP signer when missing or within
+    :data:`OCSP_RENEW_BEFORE` of its expiry. A replaced one is kept (retired).
 
     Returns:
-        True when they were created now. The caller commits.
+        True when the CA was created now. The caller commits.
     """
-    if session.exec(select(IssuerKey).where(IssuerKey.purpose == CA)).first():
-        return False
-    ca = pki.create_ca(clinic_name=clinic_name, now=now)
-    _store(session, CA, ca, kek)
-    tsa = pki.issue_tsa_certificate(
-        ca_cert_pem=ca.cert_pem,
-        ca_key=ca.key,
-        clinic_name=clinic_name,
-        now=now,
-        crl_url=crl_url,
-    )
-    _store(session, TSA, tsa, kek)
+    profile = profile or IssuingProfile()
+    created = _row(session, CA) is None
+    if created:
+        _store(session, CA, pki.create_ca(clinic_name=clinic_name, now=now), kek)
+        session.flush()
+    stale = _stale(session, profile, now)
+    if not stale:
+        return created
+    ca = load_authority(session=session, kek=kek)
+    common = {"ca_cert_pem": ca.cert_pem, "ca_key": ca.key, "now": now}
+    for purpose in stale:
+        old = _row(session, purpose)
+        if old is not None:
+            _retire(session, old)
+        if purpose == TSA:
+            issued = pki.issue_tsa_certificate(
+                clinic_name=clinic_name,
+                crl_url=crl_url,
+                **common,
+                **_issuing(profile, policy_oid=profile.tsa_policy_oid),
+            )
+        else:
+            issued = pki.issue_ocsp_certificate(
+                clinic_name=clinic_name,
+                crl_url=crl_url,
+                **common,
+                **_issuing(profile),
+            )
+        _store(session, purpose, issued, kek)
     session.flush()
-    return True
+    return created
 
 
 def load_authority(*, session: Session, kek: bytes, purpose: str = CA) -> Authority:
@@ -120,12 +200,15 @@ def issue_for_doctor(
     valid_days: int,
     crl_url: str,
     now: datetime,
+    profile: IssuingProfile | None = None,
 ) -> DoctorCertificate:
     """A fresh key pair and certificate for a verified doctor (caller commits).
 
     Any certificate the doctor still holds is revoked as superseded first, so a
-    doctor has at most one usable key.
+    doctor has at most one usable key. ``profile`` gives the AIA pointers and the
+    certificate policy (the defaults when left out: no AIA, the test policy).
     """
+    profile = profile or IssuingProfile()
     previous = active_certificate(session=session, user_id=user_id)
     if previous is not None:
         revoke_certificate(session=session, cert=previous, reason="superseded", now=now)
@@ -139,6 +222,7 @@ def issue_for_doctor(
         now=now,
         valid_days=valid_days,
         crl_url=crl_url,
+        **_issuing(profile, policy_oid=profile.policy_oid),
     )
     info = pki.certificate_info(issued.cert_pem)
     cert = DoctorCertificate(
@@ -174,25 +258,44 @@ def revoke_certificate(
     cert.revoke_reason = reason
     session.add(cert)
     session.flush()
+    crl_cache.invalidate()
+
+
+def _revoked_entries(session: Session) -> list[pki.RevokedEntry]:
+    rows = session.exec(
+        select(DoctorCertificate).where(DoctorCertificate.status == CertStatus.REVOKED)
+    ).all()
+    return [
+        pki.RevokedEntry(
+            serial=int(row.serial_hex, 16),
+            revoked_at=row.revoked_at,
+            reason=row.revoke_reason or x509.ReasonFlags.unspecified,
+        )
+        for row in rows
+    ]
 
 
 def crl_der(*, session: Session, kek: bytes, now: datetime | None = None) -> bytes:
-    """A freshly signed CRL (DER) listing every revoked doctor certificate."""
-    now = now or utcnow()
-    ca = load_authority(session=session, kek=kek)
-    revoked = session.exec(
-        select(DoctorCertificate).where(DoctorCertificate.status == CertStatus.REVOKED)
-    ).all()
-    return pki.build_crl(
-        ca_cert_pem=ca.cert_pem,
-        ca_key=ca.key,
-        revoked=[
-            pki.RevokedEntry(
-                serial=int(row.serial_hex, 16),
-                revoked_at=row.revoked_at,
-                reason=row.revoke_reason or x509.ReasonFlags.unspecified,
-            )
-            for row in revoked
-        ],
-        now=now,
+    """The CA's current CRL (DER) listing every revoked doctor certificate.
+
+    Served from a cache: re-signed once a day, or as soon as the revoked set
+    changes (:mod:`.crl_cache`); nextUpdate is a week after thisUpdate.
+    """
+    revoked = _revoked_entries(session)
+
+    def sign(this_update: datetime) -> bytes:
+        ca = load_authority(session=session, kek=kek)
+        return pki.build_crl(
+            ca_cert_pem=ca.cert_pem,
+            ca_key=ca.key,
+            revoked=revoked,
+            now=this_update,
+            next_update_hours=int(crl_cache.NEXT_UPDATE.total_seconds()) // 3600,
+        )
+
+    return crl_cache.cached_crl(
+        ca_cert_pem=ca_certificate_pem(session=session),
+        revoked=revoked,
+        now=now or utcnow(),
+        sign=sign,
     )

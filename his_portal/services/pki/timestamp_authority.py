@@ -27,13 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from his_portal.adapters.tsa_client import TimeStampResp
+from his_portal.services.pki.profile import TSA_POLICY_OID
 from his_portal.services.signing.pades import SigningError
 
 __all__ = ["DEFAULT_POLICY_OID", "TimestampAuthority"]
 
-#: Our TSA policy (RFC 3161 §2.4.2 TSAPolicyId). A private-enterprise arc
-#: placeholder: register the clinic's own PEN before relying on it externally.
-DEFAULT_POLICY_OID = "1.3.6.1.4.1.99999.1.1"
+#: The TSA policy (RFC 3161 §2.4.2 TSAPolicyId) of a TSA certificate that names
+#: none: the example-arc default of :mod:`..profile` (for testing only; a clinic
+#: sets ``HIS_TSA_POLICY_OID``, which goes into its TSA certificate).
+DEFAULT_POLICY_OID = TSA_POLICY_OID
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
@@ -65,7 +67,7 @@ class TimestampAuthority:
         cert_pem: bytes,
         key: rsa.RSAPrivateKey,
         ca_chain_pems: Sequence[bytes] = (),
-        policy_oid: str = DEFAULT_POLICY_OID,
+        policy_oid: str | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         """Check and hold the TSA certificate and key.
@@ -74,7 +76,9 @@ class TimestampAuthority:
             cert_pem: The TSA certificate (EKU timeStamping, critical).
             key: Its RSA private key, decrypted, in memory.
             ca_chain_pems: Issuer certificates to ship in tokens (the clinic CA).
-            policy_oid: The TSA policy written into every token.
+            policy_oid: The TSA policy written into every token; by default the
+                one policy the TSA certificate asserts (``HIS_TSA_POLICY_OID`` when
+                it was issued), else :data:`DEFAULT_POLICY_OID`.
             clock: Returns the current aware time (tests pin it).
 
         Raises:
@@ -99,7 +103,7 @@ class TimestampAuthority:
         self._ess_attribute, self._sid, self._tsa_name = _static_parts(self._cert)
         self._not_before = certificate.not_valid_before_utc
         self._not_after = certificate.not_valid_after_utc
-        self._policy = policy_oid
+        self._policy = policy_oid or _certificate_policy(certificate)
         self._clock = clock
 
     def timestamp(self, request_der: bytes) -> bytes:
@@ -201,6 +205,15 @@ class TimestampAuthority:
                 "signature": signature,
             }
         )
+
+
+def _certificate_policy(certificate: cx509.Certificate) -> str:
+    try:
+        ext = certificate.extensions.get_extension_for_class(cx509.CertificatePolicies)
+    except cx509.ExtensionNotFound:
+        return DEFAULT_POLICY_OID
+    policies = [info.policy_identifier.dotted_string for info in ext.value]
+    return policies[0] if len(policies) == 1 else DEFAULT_POLICY_OID
 
 
 def _static_parts(cert: x509.Certificate) -> tuple[bytes, bytes, bytes]:

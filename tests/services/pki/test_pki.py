@@ -187,6 +187,8 @@ def test_doctor_subject_has_user_id_never_id_number(doctor: pki.IssuedCert) -> N
         NameOID.COUNTRY_NAME: "CN",
         NameOID.ORGANIZATION_NAME: CLINIC,
         NameOID.COMMON_NAME: "张医生",
+        NameOID.SURNAME: "张",
+        NameOID.GIVEN_NAME: "医生",
         NameOID.USER_ID: "user-42",
     }
     assert ID_NUMBER.encode() not in cert.public_bytes(serialization.Encoding.DER)
@@ -328,7 +330,7 @@ def test_certificate_info(doctor: pki.IssuedCert) -> None:
     info = pki.certificate_info(doctor.cert_pem)
     cert = x509.load_pem_x509_certificate(doctor.cert_pem)
     assert info.common_name == "张医生"
-    assert info.subject == f"UID=user-42,CN=张医生,O={CLINIC},C=CN"
+    assert info.subject == f"UID=user-42,GN=医生,SN=张,CN=张医生,O={CLINIC},C=CN"
     assert info.issuer == f"CN={CLINIC} 电子病历签名CA,O={CLINIC},C=CN"
     assert int(info.serial_hex, 16) == doctor.serial
     assert info.not_before == dt.datetime(2026, 6, 1, 8, 25, 15, tzinfo=dt.UTC)

@@ -29,6 +29,7 @@ from his_portal.adapters.tsa_client import (
     token_from_response,
 )
 from his_portal.services.pki import authority as pki
+from his_portal.services.pki.profile import TSA_POLICY_OID
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.signing.pades import (
     SigningError,
@@ -290,7 +291,7 @@ def test_tsa_grants_a_token_bound_to_the_request(tsa: TimestampAuthority) -> Non
     token = token_from_response(tsa.timestamp(request), request_der=request)
     info = token["content"]["encap_content_info"]["content"].parsed
     assert info["nonce"].native == nonce
-    assert info["policy"].dotted == "1.3.6.1.4.1.99999.1.1"
+    assert info["policy"].dotted == TSA_POLICY_OID  # from the TSA certificate
     assert len(token["content"]["certificates"]) == 2  # TSA cert + CA
     attrs = token["content"]["signer_infos"][0]["signed_attrs"].native
     assert any(attr["type"] == "signing_certificate_v2" for attr in attrs)
