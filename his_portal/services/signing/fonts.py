@@ -56,6 +56,8 @@ class _Prototype:
     covered: frozenset[int]
     font: TTFFont
     """fpdf2's font, parsed once; documents get clones."""
+    rank: dict[str, int]
+    """Glyph name → glyph id (the order a document's glyphs keep)."""
 
 
 def _is_common(codepoint: int) -> bool:
@@ -101,7 +103,10 @@ def _load_prototype() -> _Prototype:
             # Composites refer to their parts by glyph id; expanded, by name, so
             # they can go into a font with another glyph order.
             glyph.expand(glyf)
-    return _Prototype(path, covered, font)
+    order = font.ttfont.getGlyphOrder()
+    return _Prototype(
+        path, covered, font, {name: gid for gid, name in enumerate(order)}
+    )
 
 
 def warm_up() -> None:
@@ -165,10 +170,8 @@ def _small_font(font: TTFFont) -> ttLib.TTFont:
     """A font with only the glyphs ``font``'s document used, named as before."""
     source = _prototype.font.ttfont
     glyf, hmtx = source["glyf"], source["hmtx"]
-    order = source.getGlyphOrder()
-    rank = {name: index for index, name in enumerate(order)}
     used = _with_components(glyf, [".notdef", *font.subset.get_all_glyph_names()])
-    names = sorted(used, key=rank.__getitem__)
+    names = sorted(used, key=_prototype.rank.__getitem__)
     small = ttLib.TTFont(recalcBBoxes=False, recalcTimestamp=False)
     small.setGlyphOrder(names)
     for tag in _COPIED_TABLES:
