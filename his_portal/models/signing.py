@@ -126,7 +126,8 @@ class SignedDocument(Table, table=True):
     record_id: int = Field(foreign_key="medicalrecord.id", index=True)
     version: int
     file_name: str = Field(max_length=200)
-    sha256: str = Field(max_length=64)
+    # 验证 finds an uploaded file's stored version by its hash.
+    sha256: str = Field(index=True, max_length=64)
     cert_serial: str = Field(max_length=48)
     seal_kind: str = Field(max_length=16)
     seal_id: int | None = Field(default=None, foreign_key="seal.id")

@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from his_portal import db, deps, routes
-from his_portal.errors import HisError
+from his_portal.errors import HisError, InvalidInput
 from his_portal.models import Role
 from his_portal.services import file_tickets, notifications
-from his_portal.services.records import dashboard
 from his_portal.services.records import dashboard_records as behind
+from his_portal.services.records.keyset import Cursor
 from his_portal.state import AuthState
 from his_portal.states import monitor_view as view
 
@@ -53,6 +53,10 @@ class MonitorState(AuthState):
     drill_pages: int = 1
     selected: list[int] = []
     _all_doctors: list[list[str]] = []
+    #: Where each drill-down page reached so far starts (keyset), for the filter
+    #: and drill-down named by ``_drill_key``.
+    _drill_starts: dict[int, Cursor] = {}
+    _drill_key: str = ""
     _watch: int = 0
 
     def _filters(self, doctor: int = 0):
@@ -74,35 +78,28 @@ class MonitorState(AuthState):
         self.doctors, self.bars = shot.doctors, shot.bars
         self.updated_at = shot.updated_at
 
-    def _refresh(self, user):
-        """Figures (and the open drill-down) for the current filter; nothing
+    async def _refresh(self, user):
+        """Figures (and the open drill-down) for the current filter, queried in a
+        worker thread (the event loop serves everyone else meanwhile); nothing
         changes if the service refuses it."""
         try:
-            shot = view.snapshot(user, self._filters())
-            drill = (
-                view.drill_page(
-                    user,
-                    self._filters(self.drill_doctor),
-                    self.drill_kind,
-                    self.drill_page,
-                )
-                if self.drill_kind
-                else None
-            )
+            filters = self._filters()
+            drill = self._drill_ask(self.drill_page) if self.drill_kind else None
+            shot, page = await asyncio.to_thread(view.refresh, user, filters, drill)
         except HisError as exc:
             return rx.toast.error(exc.message)
         self._apply(shot)
-        if drill is not None:
-            self._show_drill(drill)
+        if page is not None:
+            self._show_drill(page)
         return None
 
-    def _change(self, user, **values):
+    async def _change(self, user, **values):
         """Set filter fields and refresh; a refused filter puts them back."""
         before = {name: getattr(self, name) for name in FILTER_FIELDS}
         for name, value in values.items():
             setattr(self, name, value)
         self._doctor_options()
-        refused = self._refresh(user)
+        refused = await self._refresh(user)
         if refused is not None:
             for name, value in before.items():
                 setattr(self, name, value)
@@ -135,22 +132,20 @@ class MonitorState(AuthState):
             self.doctor = view.ALL
 
     @rx.event
-    def on_load(self):
+    async def on_load(self):
         self._forget()
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
-        with db.session() as session:
-            scope = dashboard.monitor_scope(session=session, viewer=user)
-        self._show_scope(scope)
+        self._show_scope(await asyncio.to_thread(view.scope, user))
         if self.quick or not self.date_from:  # 近7天 means the last 7 days of today
             self.quick = self.quick or "近7天"
             self.date_from, self.date_to = view.quick_range(self.quick)
-        refused = self._refresh(user)
+        refused = await self._refresh(user)
         return [MonitorState.watch] if refused is None else [refused]
 
     @rx.event
-    def set_quick(self, value: str | list[str]):
+    async def set_quick(self, value: str | list[str]):
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
@@ -158,7 +153,9 @@ class MonitorState(AuthState):
             date_from, date_to = view.quick_range(value)
         except HisError as exc:
             return rx.toast.error(exc.message)
-        return self._change(user, quick=value, date_from=date_from, date_to=date_to)
+        return await self._change(
+            user, quick=value, date_from=date_from, date_to=date_to
+        )
 
     @rx.event
     def set_date_from(self, value: str):
@@ -169,14 +166,14 @@ class MonitorState(AuthState):
         self.date_to, self.quick = str(value), ""
 
     @rx.event
-    def apply_dates(self):
+    async def apply_dates(self):
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
-        return self._refresh(user)
+        return await self._refresh(user)
 
     @rx.event
-    def set_clinic(self, value: str):
+    async def set_clinic(self, value: str):
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
@@ -186,31 +183,47 @@ class MonitorState(AuthState):
             for doctor_id, _, clinic_id in self._all_doctors
         )
         doctor = self.doctor if keeps else view.ALL  # a doctor of another 分院
-        return self._change(user, clinic=clinic, doctor=doctor)
+        return await self._change(user, clinic=clinic, doctor=doctor)
 
     @rx.event
-    def set_doctor(self, value: str):
+    async def set_doctor(self, value: str):
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
-        return self._change(user, doctor=str(value))
+        return await self._change(user, doctor=str(value))
+
+    def _drill_ask(self, page) -> view.DrillAsk:
+        """Page ``page`` of the drill-down, after the row its page before ended
+        with when 下一页/上一页 came that way under this filter (else counted)."""
+        if type(page) is not int:
+            raise InvalidInput("页码无效")
+        fields = (self.date_from, self.date_to, self.clinic, self.doctor)
+        key = repr((*fields, self.drill_kind, self.drill_doctor))
+        if key != self._drill_key:
+            self._drill_starts, self._drill_key = {}, key
+        after = self._drill_starts.get(page) if page > 1 else None
+        return view.DrillAsk(
+            self._filters(self.drill_doctor), self.drill_kind, page, after
+        )
 
     def _show_drill(self, result) -> None:
         self.drill_rows, self.drill_total = result.rows, result.total
         self.drill_page, self.drill_pages = result.page, result.pages
+        if result.next_after is not None:
+            self._drill_starts = {
+                **self._drill_starts,
+                result.page + 1: result.next_after,
+            }
 
-    def _load_drill(self, user, page: int) -> None:
-        self._show_drill(
-            view.drill_page(
-                user, self._filters(self.drill_doctor), self.drill_kind, page
-            )
-        )
+    async def _load_drill(self, user, page: int) -> None:
+        ask = self._drill_ask(page)
+        self._show_drill(await asyncio.to_thread(view.drill_page, user, ask))
 
-    def _open(self, user, kind: str, doctor: int, title: str):
+    async def _open(self, user, kind: str, doctor: int, title: str):
         previous = self.drill_kind, self.drill_doctor
         self.drill_kind, self.drill_doctor, self.selected = kind, doctor, []
         try:
-            self._load_drill(user, 1)
+            await self._load_drill(user, 1)
         except HisError as exc:
             self.drill_kind, self.drill_doctor = previous
             return rx.toast.error(exc.message)
@@ -218,17 +231,17 @@ class MonitorState(AuthState):
         return None
 
     @rx.event
-    def open_kind(self, kind: str):
+    async def open_kind(self, kind: str):
         """A KPI card: the records behind its number."""
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
         if not isinstance(kind, str) or kind not in behind.KINDS:
             return rx.toast.error("无效的统计项")
-        return self._open(user, kind, 0, behind.KINDS[kind])
+        return await self._open(user, kind, 0, behind.KINDS[kind])
 
     @rx.event
-    def open_doctor(self, doctor_id: int):
+    async def open_doctor(self, doctor_id: int):
         """A doctor's row or bar: their records in the range."""
         user = self._require(Role.MANAGER)
         if user is None:
@@ -236,15 +249,15 @@ class MonitorState(AuthState):
         shown = [d.name for d in self.doctors if d.id == doctor_id]
         if type(doctor_id) is not int or not shown:
             return rx.toast.error("没有这位医生的数据")
-        return self._open(user, "total", doctor_id, f"{shown[0]} 的病历")
+        return await self._open(user, "total", doctor_id, f"{shown[0]} 的病历")
 
     @rx.event
-    def drill_go(self, page: int):
+    async def drill_go(self, page: int):
         user = self._require(Role.MANAGER)
         if user is None:
             return AuthState.guard
         try:
-            self._load_drill(user, page)
+            await self._load_drill(user, page)
         except HisError as exc:
             return rx.toast.error(exc.message)
         return None

@@ -16,6 +16,7 @@ from his_portal.errors import InvalidInput
 from his_portal.services.auth import CurrentUser
 from his_portal.services.records import dashboard
 from his_portal.services.records import dashboard_records as behind
+from his_portal.services.records.keyset import Cursor
 from his_portal.settings import clinic_zone, get_settings
 
 __all__ = [
@@ -23,9 +24,12 @@ __all__ = [
     "Card",
     "DayRow",
     "DoctorRow",
+    "DrillAsk",
     "Snapshot",
     "connected",
     "parse_filter",
+    "refresh",
+    "scope",
     "snapshot",
     "window",
 ]
@@ -210,10 +214,38 @@ def snapshot(viewer: CurrentUser, filters: dashboard.MonitorFilter) -> Snapshot:
     )
 
 
-def drill_page(viewer, filters, kind: str, page: int) -> behind.MonitorRecordPage:
+@dataclass(frozen=True)
+class DrillAsk:
+    """A page of the open drill-down: its filter, its kind, the page number and
+    the row it starts after (the previous page's ``next_after``; None: page 1, or a
+    page reached otherwise than by 上一页/下一页, found by counting)."""
+
+    filters: dashboard.MonitorFilter
+    kind: str
+    page: int
+    after: Cursor | None = None
+
+
+def scope(viewer: CurrentUser) -> dashboard.MonitorScope:
     with db.session() as session:
-        w = window(session, viewer, filters)
-        return behind.drill(session=session, w=w, kind=kind, page=page)
+        return dashboard.monitor_scope(session=session, viewer=viewer)
+
+
+def drill_page(viewer: CurrentUser, ask: DrillAsk) -> behind.MonitorRecordPage:
+    with db.session() as session:
+        w = window(session, viewer, ask.filters)
+        return behind.drill(
+            session=session, w=w, kind=ask.kind, page=ask.page, after=ask.after
+        )
+
+
+def refresh(
+    viewer: CurrentUser, filters: dashboard.MonitorFilter, drill: DrillAsk | None
+) -> tuple[Snapshot, behind.MonitorRecordPage | None]:
+    """The figures and, when one is open, the drill-down's page (both or neither:
+    a refused filter raises)."""
+    shot = snapshot(viewer, filters)
+    return shot, drill_page(viewer, drill) if drill is not None else None
 
 
 def doctors_csv(viewer, filters) -> bytes:

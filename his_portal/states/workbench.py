@@ -62,6 +62,10 @@ class WorkbenchState(AuthState):
     appointments: list[records.AppointmentRow] = []
     oldest_first: bool = False
     revoke_target: int = 0
+    #: Where each page reached so far starts (keyset), for the list named by
+    #: ``_pages_key``: 下一页 and 上一页 continue from a row, never skip rows.
+    _starts: dict[int, records.Cursor] = {}
+    _pages_key: str = ""
     # Set on load (not a computed var: it would depend on the parent's user_role).
     can_sign: bool = False
 
@@ -247,7 +251,16 @@ class WorkbenchState(AuthState):
 
     @rx.event
     def go_page(self, page: int):
+        if type(page) is not int:
+            return rx.toast.error("页码无效")
         return self._load(page)
+
+    def _after(self, page: int, key: str) -> records.Cursor | None:
+        """The row page ``page`` starts after, if the pager came that way under
+        this very list (else None: the service counts its way there)."""
+        if key != self._pages_key:
+            self._starts, self._pages_key = {}, key
+        return self._starts.get(page) if page > 1 else None
 
     def _load(self, page: int):
         viewer = self._require(Role.DOCTOR, Role.MANAGER)
@@ -263,6 +276,8 @@ class WorkbenchState(AuthState):
                 )
             return None
         today = _today()
+        key = repr((self.tab, self.date_from, self.date_to, self.record_no))
+        key += repr((self.oldest_first, today))
         try:
             filters = records.RecordFilter(
                 date_from=_parse_day(
@@ -275,6 +290,7 @@ class WorkbenchState(AuthState):
                 sign_status=TAB_STATUS[self.tab],
                 oldest_first=self.oldest_first,
                 page=page,
+                after=self._after(page, key),
             )
             with db.session() as session:
                 result = records.list_records(
@@ -292,6 +308,8 @@ class WorkbenchState(AuthState):
         self.error = ""
         self.rows, self.total = result.rows, result.total
         self.page, self.pages = result.page, result.pages
+        if result.next_after is not None:
+            self._starts = {**self._starts, result.page + 1: result.next_after}
         self.kpis = {
             "今日接诊": str(kpis.today_visits),
             "待签名": str(kpis.pending),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import re
 from datetime import timedelta
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.usefixtures("app_db")
 BRANCH_LOGIN = "test-monitor-branch@8113"
 
 
+def run(answer):
+    """What a handler answered: the 签名监控 handlers that query are coroutines
+    (the queries run in a worker thread)."""
+    return asyncio.run(answer) if inspect.iscoroutine(answer) else answer
+
+
 def toast(event) -> tuple[str, str]:
     """(kind, message) of an ``rx.toast.*`` event."""
     code = str(event.args[0][1])
@@ -41,7 +48,7 @@ def download(event) -> tuple[str, bytes]:
 
 def loaded(login: str = "sh-manager@8112") -> MonitorState:
     state = make(MonitorState, token=token_for(login), path=routes.MANAGE)
-    events = state.on_load()
+    events = run(state.on_load())
     assert [e.fn.__name__ for e in events] == ["watch"]
     return state
 
@@ -106,32 +113,32 @@ def test_the_chain_manager_lands_on_the_last_7_days():
 def test_quick_ranges_and_custom_dates():
     state = loaded()
     week = int(card(state, "病历数"))
-    state.set_quick("近30天")
+    run(state.set_quick("近30天"))
     assert state.quick == "近30天" and int(card(state, "病历数")) >= week
-    assert toast(state.set_quick("一万年")) == ("error", "无效的统计周期")
+    assert toast(run(state.set_quick("一万年"))) == ("error", "无效的统计周期")
     assert state.quick == "近30天"
     state.set_date_from(state.date_to)
     assert state.quick == ""
-    assert state.apply_dates() is None and len(state.days) == 1
+    assert run(state.apply_dates()) is None and len(state.days) == 1
     state.set_date_to("2020-01-01")
-    assert toast(state.apply_dates()) == ("error", "开始日期不能晚于结束日期")
+    assert toast(run(state.apply_dates())) == ("error", "开始日期不能晚于结束日期")
     state.set_date_to("明天")
-    assert toast(state.apply_dates())[1] == "结束日期格式不正确，应为 年-月-日"
+    assert toast(run(state.apply_dates()))[1] == "结束日期格式不正确，应为 年-月-日"
 
 
 def test_filter_by_clinic_and_doctor():
     state = loaded()
     xuhui = next(i for i, name in state.clinics if name == "上海维乐徐汇门诊")
-    state.set_clinic(xuhui)
+    run(state.set_clinic(xuhui))
     assert state.clinic == xuhui and card(state, "病历数") == "0"
     assert state.doctors == [] and state.doctor_choices == []
-    state.set_clinic("all")
+    run(state.set_clinic("all"))
     zheng = str(ids_of("sh-feihuan@8112"))
-    state.set_doctor(zheng)
+    run(state.set_doctor(zheng))
     assert [d.name for d in state.doctors] == ["郑程"]
-    assert toast(state.set_clinic("9999")) == ("error", "分院不存在")
+    assert toast(run(state.set_clinic("9999"))) == ("error", "分院不存在")
     assert (state.clinic, state.doctor) == ("all", zheng)
-    assert toast(state.set_doctor("郑程")) == ("error", "医生无效")
+    assert toast(run(state.set_doctor("郑程"))) == ("error", "医生无效")
     assert state.doctor == zheng
 
 
@@ -141,10 +148,10 @@ def test_a_branch_manager_cannot_see_another_clinic(branch_manager):
     assert [name for _, name in state.clinics] == ["上海维乐徐汇门诊"]
     assert card(state, "病历数") == "0"
     haiqu = str(_user_and_clinic("sh-feihuan@8112")[1].id)
-    assert toast(state.set_clinic(haiqu)) == ("error", "无权查看其他分院的数据")
+    assert toast(run(state.set_clinic(haiqu))) == ("error", "无权查看其他分院的数据")
     assert state.clinic == "all" and card(state, "病历数") == "0"
     zheng = str(ids_of("sh-feihuan@8112"))
-    assert toast(state.set_doctor(zheng)) == ("error", "无权查看其他分院的数据")
+    assert toast(run(state.set_doctor(zheng))) == ("error", "无权查看其他分院的数据")
     with db.session() as session:
         record = session.exec(select(MedicalRecord.id)).first()
     assert toast(state.view_pdf(record)) == ("error", "无权查看该病历")
@@ -155,17 +162,17 @@ def test_a_branch_manager_cannot_see_another_clinic(branch_manager):
 def test_anyone_but_a_manager_gets_nothing(login):
     token = token_for(login) if login else ""
     state = make(MonitorState, token=token, path=routes.MANAGE)
-    guard = state.on_load()
+    guard = run(state.on_load())
     assert guard.fn.__name__ == "guard" and state.cards == [] and state.doctors == []
     for event in (
-        state.set_quick("近30天"),
-        state.open_kind("overdue"),
-        state.open_doctor(1),
+        run(state.set_quick("近30天")),
+        run(state.open_kind("overdue")),
+        run(state.open_doctor(1)),
         state.export_doctors(),
         state.export_records(),
         state.remind_doctor(1),
         state.view_pdf(1),
-        state.set_clinic("1"),
+        run(state.set_clinic("1")),
     ):
         assert getattr(event, "fn", None) is not None and event.fn.__name__ == "guard"
     assert state.cards == [] and state.drill_rows == []
@@ -173,8 +180,8 @@ def test_anyone_but_a_manager_gets_nothing(login):
 
 def test_the_records_behind_a_card_and_remind_about_them():
     state = loaded()
-    assert toast(state.open_kind("everything")) == ("error", "无效的统计项")
-    state.open_kind("overdue")
+    assert toast(run(state.open_kind("everything"))) == ("error", "无效的统计项")
+    run(state.open_kind("overdue"))
     assert state.drill_title == "超期未签"
     assert state.drill_total == int(card(state, "超期未签")) > 0
     assert {r.status for r in state.drill_rows} == {"超期未签"}
@@ -197,17 +204,17 @@ def test_the_records_behind_a_card_and_remind_about_them():
 
 def test_a_doctor_s_records_and_the_pages():
     state = loaded()
-    state.set_quick("近30天")
+    run(state.set_quick("近30天"))
     zheng = ids_of("sh-feihuan@8112")
-    state.open_doctor(zheng)
+    run(state.open_doctor(zheng))
     assert state.drill_title == "郑程 的病历"
     assert {r.doctor_name for r in state.drill_rows} == {"郑程"}
     total = next(d.total for d in state.doctors if d.id == zheng)
     assert state.drill_total == total and state.drill_pages == -(-total // 20)
-    state.drill_go(2)
+    run(state.drill_go(2))
     assert state.drill_page == min(2, state.drill_pages)
-    assert toast(state.drill_go("2")) == ("error", "页码无效")
-    assert toast(state.open_doctor(999_999)) == ("error", "没有这位医生的数据")
+    assert toast(run(state.drill_go("2"))) == ("error", "页码无效")
+    assert toast(run(state.open_doctor(999_999))) == ("error", "没有这位医生的数据")
     assert toast(state.view_pdf(state.drill_rows[0].id)) == (
         "error",
         "该病历尚无签名文件",
@@ -223,7 +230,7 @@ def test_csv_exports_carry_a_bom_and_the_rows_on_screen():
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("医生,账号,分院,病历数")
     assert len(lines) == 1 + len(state.doctors)
-    state.open_kind("total")
+    run(state.open_kind("total"))
     name, data = download(state.export_records())
     assert name.startswith("签名监控_病历_") and data.startswith(b"\xef\xbb\xbf")
     assert len(data.decode("utf-8-sig").splitlines()) == 1 + state.drill_total

@@ -28,7 +28,14 @@ from his_portal.models import (
 )
 from his_portal.services.notifications.core import Kind, notify
 
-__all__ = ["CERT_WARNING", "JOB_NAME", "cert_expiry_notices", "overdue_notices", "run"]
+__all__ = [
+    "CERT_WARNING",
+    "JOB_NAME",
+    "cert_expiry_notices",
+    "overdue_by_doctor",
+    "overdue_notices",
+    "run",
+]
 
 JOB_NAME = "notifications"
 CERT_WARNING = timedelta(days=30)
@@ -39,16 +46,11 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def overdue_notices(
-    session: Session, *, now: datetime, deadline_hours: int, zone: ZoneInfo
-) -> int:
-    """超期未签: notify each doctor with records past the deadline (once a day).
-
-    Returns:
-        How many notices were added (doctors already told today count 0).
-    """
-    cutoff = now - timedelta(hours=deadline_hours)
-    per_doctor = session.exec(
+def overdue_by_doctor(session: Session, *, cutoff: datetime) -> list[tuple]:
+    """(doctor id, how many, the oldest visit) of each active doctor's records
+    unsigned since before ``cutoff``; read off the (sign_status, doctor_id,
+    created_at) index, one range per status, no record rows."""
+    return session.exec(
         select(
             MedicalRecord.doctor_id,
             func.count(),
@@ -64,9 +66,20 @@ def overdue_notices(
         .group_by(MedicalRecord.doctor_id)
         .order_by(MedicalRecord.doctor_id)
     ).all()
+
+
+def overdue_notices(
+    session: Session, *, now: datetime, deadline_hours: int, zone: ZoneInfo
+) -> int:
+    """超期未签: notify each doctor with records past the deadline (once a day).
+
+    Returns:
+        How many notices were added (doctors already told today count 0).
+    """
+    cutoff = now - timedelta(hours=deadline_hours)
     day = now.astimezone(zone).date().isoformat()
     added = 0
-    for doctor_id, count, oldest in per_doctor:
+    for doctor_id, count, oldest in overdue_by_doctor(session, cutoff=cutoff):
         added += notify(
             session,
             user_id=doctor_id,

@@ -25,6 +25,7 @@ from his_portal.models import (
 )
 from his_portal.services.auth import CurrentUser
 from his_portal.services.paging import Page
+from his_portal.services.records import keyset
 from his_portal.services.records.dashboard import (
     MAX_ID,
     MSG_MANAGERS_ONLY,
@@ -32,6 +33,7 @@ from his_portal.services.records.dashboard import (
     Window,
     format_duration,
 )
+from his_portal.services.records.keyset import Cursor
 from his_portal.services.records.sql_time import seconds_between
 
 __all__ = [
@@ -92,8 +94,12 @@ class MonitorRecord:
     overdue: bool
 
 
+@dataclass(frozen=True)
 class MonitorRecordPage(Page[MonitorRecord]):
-    """One page of the records behind a number."""
+    """One page of the records behind a number; ``next_after`` starts the next
+    page (None on the last one)."""
+
+    next_after: Cursor | None = None
 
 
 def _kind(w: Window, kind: str):
@@ -158,27 +164,47 @@ def _row(w: Window, found) -> MonitorRecord:
 
 
 def drill(
-    *, session: Session, w: Window, kind: str, page: int = 1, page_size: int = 20
+    *,
+    session: Session,
+    w: Window,
+    kind: str,
+    page: int = 1,
+    page_size: int = 20,
+    after: Cursor | None = None,
 ) -> MonitorRecordPage:
     """One page of the records behind a KPI (``kind``, a key of :data:`KINDS`),
     newest visit first.
 
+    ``after`` is the previous page's ``next_after``: the page starts right after
+    that row (keyset) and ``page`` only numbers it; without it, page ``page`` is
+    found by skipping the rows before it.
+
     Raises:
-        InvalidInput: An unknown ``kind`` or a page that is not a number.
+        InvalidInput: An unknown ``kind``, a page that is not a number or a cursor
+            that is not one.
     """
     if type(page) is not int or type(page_size) is not int:
         raise InvalidInput("页码无效")
-    query = _query(w, kind)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    condition = _kind(w, kind)
+    total = session.exec(
+        select(func.count()).select_from(R).where(*w.conditions, condition)
+    ).one()
     size = min(max(page_size, 1), MAX_PAGE_SIZE)
     pages = max(1, -(-total // size))
     page = min(max(page, 1), pages)
-    found = session.exec(
-        query.order_by(col(R.created_at).desc(), col(R.id).desc())
-        .offset((page - 1) * size)
-        .limit(size)
-    ).all()
-    return MonitorRecordPage([_row(w, f) for f in found], total, page, size)
+    query = (
+        _query(w, kind).order_by(*keyset.order_by(R.created_at, R.id)).limit(size + 1)
+    )
+    if after is not None:
+        query = query.where(keyset.after(R.created_at, R.id, after))
+    else:
+        query = query.offset((page - 1) * size)
+    found = session.exec(query).all()
+    rows = found[:size]
+    next_after = None
+    if len(found) > size:
+        next_after = Cursor(rows[-1][0].created_at, rows[-1][0].id)
+    return MonitorRecordPage([_row(w, f) for f in rows], total, page, size, next_after)
 
 
 def _cell(value) -> str:
@@ -226,9 +252,7 @@ def doctors_csv(rows: list[DoctorFigures]) -> bytes:
 def records_csv(*, session: Session, w: Window, kind: str) -> bytes:
     """Every record behind a KPI (at most :data:`MAX_EXPORT`), newest first."""
     found = session.exec(
-        _query(w, kind)
-        .order_by(col(R.created_at).desc(), col(R.id).desc())
-        .limit(MAX_EXPORT)
+        _query(w, kind).order_by(*keyset.order_by(R.created_at, R.id)).limit(MAX_EXPORT)
     ).all()
     header = ["病历号", "姓名", "分院", "医生", "挂号项目", "就诊时间"]
     header += ["签署状态", "签署时间", "签署时长"]

@@ -27,9 +27,12 @@ from his_portal.models import (
 )
 from his_portal.services.auth import CurrentUser
 from his_portal.services.paging import Page
+from his_portal.services.records import keyset
+from his_portal.services.records.keyset import Cursor
 
 __all__ = [
     "AppointmentRow",
+    "Cursor",
     "Kpis",
     "PatientHit",
     "RecordFilter",
@@ -47,7 +50,12 @@ MAX_PAGE_SIZE = 100
 @dataclass(frozen=True)
 class RecordFilter:
     """病历时间 range (clinic-local dates, inclusive), 病历号, sign status, page and
-    order (创建时间, newest first unless ``oldest_first``)."""
+    order (创建时间, newest first unless ``oldest_first``).
+
+    ``after`` is the previous page's :attr:`RecordPage.next_after`: the page then
+    starts right after that row (keyset) and ``page`` only numbers it; without it,
+    page ``page`` is found by skipping the rows before it.
+    """
 
     date_from: date
     date_to: date
@@ -56,6 +64,7 @@ class RecordFilter:
     page: int = 1
     page_size: int = 20
     oldest_first: bool = False
+    after: Cursor | None = None
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,12 @@ class RecordRow:
     amendable: bool = False
 
 
+@dataclass(frozen=True)
 class RecordPage(Page[RecordRow]):
-    """One page of the records table."""
+    """One page of the records table; ``next_after`` starts the next page (None on
+    the last one)."""
+
+    next_after: Cursor | None = None
 
 
 @dataclass(frozen=True)
@@ -106,12 +119,34 @@ def clinic_scope(viewer: CurrentUser, clinic_column):
     return sa.true() if viewer.chain_wide else clinic_column == viewer.clinic_id
 
 
-def _scope(query, viewer: CurrentUser):
+def _scope_condition(viewer: CurrentUser):
     if viewer.role == Role.DOCTOR:
-        return query.where(MedicalRecord.doctor_id == viewer.id)
+        return MedicalRecord.doctor_id == viewer.id
     if viewer.role == Role.MANAGER:
-        return query.where(clinic_scope(viewer, MedicalRecord.clinic_id))
+        return clinic_scope(viewer, MedicalRecord.clinic_id)
     raise AccessDenied("当前账号无权查看病历")
+
+
+def _conditions(viewer: CurrentUser, filters: RecordFilter, zone: ZoneInfo) -> list:
+    if filters.date_from > filters.date_to:
+        raise InvalidInput("开始日期不能晚于结束日期")
+    start, end = _day_bounds(filters.date_from, filters.date_to, zone)
+    conditions = [
+        _scope_condition(viewer),
+        MedicalRecord.created_at >= start,
+        MedicalRecord.created_at < end,
+    ]
+    if filters.record_no.strip():
+        # 病历号 is unique: one patient, found first (the count needs no join).
+        patient = (
+            select(Patient.id)
+            .where(Patient.record_no == filters.record_no.strip().upper())
+            .scalar_subquery()
+        )
+        conditions.append(MedicalRecord.patient_id == patient)
+    if filters.sign_status is not None:
+        conditions.append(MedicalRecord.sign_status == filters.sign_status)
+    return conditions
 
 
 def list_records(
@@ -120,44 +155,48 @@ def list_records(
     """The viewer's records in a date range, newest first, one page of them.
 
     Raises:
-        PermissionError: The viewer's role may not read medical records.
-        ValueError: The date range is reversed.
+        AccessDenied: The viewer's role may not read medical records.
+        InvalidInput: The date range is reversed, the page is not a number or
+            ``after`` is no cursor.
     """
-    if filters.date_from > filters.date_to:
-        raise InvalidInput("开始日期不能晚于结束日期")
-    start, end = _day_bounds(filters.date_from, filters.date_to, zone)
+    if type(filters.page) is not int or type(filters.page_size) is not int:
+        raise InvalidInput("页码无效")
+    conditions = _conditions(viewer, filters, zone)
+    newest_first = not filters.oldest_first
+    total = session.exec(
+        select(func.count()).select_from(MedicalRecord).where(*conditions)
+    ).one()
+    size = min(max(filters.page_size, 1), MAX_PAGE_SIZE)
+    page = min(max(1, filters.page), max(1, -(-total // size)))
     signer = aliased(User)
-    query = _scope(
+    query = (
         select(MedicalRecord, Patient, User, Clinic, signer.login_id)
         .join(Patient, Patient.id == MedicalRecord.patient_id)
         .join(User, User.id == MedicalRecord.doctor_id)
         .join(Clinic, Clinic.id == MedicalRecord.clinic_id)
         .outerjoin(signer, signer.id == MedicalRecord.signer_id)
-        .where(MedicalRecord.created_at >= start, MedicalRecord.created_at < end),
-        viewer,
-    )
-    if filters.record_no.strip():
-        query = query.where(Patient.record_no == filters.record_no.strip().upper())
-    if filters.sign_status is not None:
-        query = query.where(MedicalRecord.sign_status == filters.sign_status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    now = utcnow()
-    size = min(max(filters.page_size, 1), MAX_PAGE_SIZE)
-    page = max(1, filters.page)
-    rows = session.exec(
-        query.order_by(
-            *(
-                (col(MedicalRecord.created_at).asc(), col(MedicalRecord.id).asc())
-                if filters.oldest_first
-                else (
-                    col(MedicalRecord.created_at).desc(),
-                    col(MedicalRecord.id).desc(),
-                )
+        .where(*conditions)
+        .order_by(
+            *keyset.order_by(
+                MedicalRecord.created_at, MedicalRecord.id, newest_first=newest_first
             )
         )
-        .offset((page - 1) * size)
-        .limit(size)
-    ).all()
+        .limit(size + 1)
+    )
+    if filters.after is not None:
+        query = query.where(
+            keyset.after(
+                MedicalRecord.created_at,
+                MedicalRecord.id,
+                filters.after,
+                newest_first=newest_first,
+            )
+        )
+    else:
+        query = query.offset((page - 1) * size)
+    found = session.exec(query).all()
+    rows = found[:size]
+    now = utcnow()
     return RecordPage(
         rows=[
             RecordRow(
@@ -182,6 +221,11 @@ def list_records(
         total=total,
         page=page,
         page_size=size,
+        next_after=(
+            keyset.Cursor(rows[-1][0].created_at, rows[-1][0].id)
+            if len(found) > size
+            else None
+        ),
     )
 
 
@@ -251,8 +295,11 @@ def workbench_kpis(
     unsigned = MedicalRecord.sign_status == SignStatus.UNSIGNED
 
     def count(*conditions) -> int:
-        query = _scope(select(func.count()).select_from(MedicalRecord), viewer)
-        return session.exec(query.where(*conditions)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(MedicalRecord)
+            .where(_scope_condition(viewer), *conditions)
+        ).one()
 
     today = (MedicalRecord.created_at >= start, MedicalRecord.created_at < end)
     visits = count(*today)
