@@ -66,6 +66,7 @@ def init(*, history: bool = True) -> int:
             clinic_name=settings.clinic_name,
             crl_url=deps.crl_url(),
             now=datetime.now(clinic_zone()),
+            profile=deps.issuing_profile(),
         )
         session.commit()
         swept = record_signing.sweep_orphans(
@@ -104,6 +105,7 @@ def _demo_history(kek: bytes, *, fresh: bool) -> None:
                 kek=kek,
                 data_dir=settings.data_dir,
                 crl_url=deps.crl_url(),
+                profile=deps.issuing_profile(),
                 zone=clinic_zone(),
                 amend_days=settings.amend_days,
                 cert_valid_days=settings.cert_valid_days,

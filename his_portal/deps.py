@@ -12,6 +12,7 @@ from his_portal.adapters.tsa_client import HttpTimestampSource, TimestampSource
 from his_portal.services.audit import Actor, clinic_tsa
 from his_portal.services.identity.verification import IssueContext
 from his_portal.services.pki.keyvault import load_or_create_kek, mac_key
+from his_portal.services.pki.profile import IssuingProfile
 from his_portal.settings import get_settings
 
 
@@ -24,6 +25,18 @@ def kek() -> bytes:
 
 def crl_url() -> str:
     return get_settings().public_url + routes.CRL
+
+
+def issuing_profile() -> IssuingProfile:
+    """AIA pointers (OCSP, the CA certificate) and policies for new certificates."""
+    settings = get_settings()
+    return IssuingProfile(
+        ocsp_url=settings.public_url + routes.OCSP,
+        ca_issuers_url=settings.public_url + routes.CA_CERT_DER,
+        policy_oid=settings.cert_policy_oid,
+        cps_url=settings.cps_url,
+        tsa_policy_oid=settings.tsa_policy_oid,
+    )
 
 
 def identity_provider() -> IdentityProvider:
@@ -44,6 +57,7 @@ def issue_context(actor: Actor, clinic_name: str) -> IssueContext:
         valid_days=settings.cert_valid_days,
         crl_url=crl_url(),
         actor=actor,
+        profile=issuing_profile(),
     )
 
 

@@ -4,7 +4,8 @@ back transaction left behind, and delete expired signed-file tickets. Each step 
 idempotent, so several workers doing it at once is harmless (an unchanged head is
 not anchored twice). 签名状态通知 (超期未签, 证书到期) and the daily integrity check
 (every signed PDF and the audit chain, ``services/integrity``) run once per
-interval across all workers (``jobs.run_if_due``)."""
+interval across all workers (``jobs.run_if_due``), and so does the daily PKI upkeep
+(the OCSP signer renewed before it expires, the CRL re-signed)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from his_portal import db, deps
 from his_portal.services import audit, file_tickets, integrity, jobs
 from his_portal.services.notifications import periodic as notices
+from his_portal.services.pki import certificates
 from his_portal.services.signing import records as record_signing
 from his_portal.settings import clinic_zone, get_settings
 
@@ -24,11 +26,13 @@ __all__ = [
     "run_integrity",
     "run_notifications",
     "run_once",
+    "run_pki_upkeep",
 ]
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 300
 NOTIFY_INTERVAL = timedelta(minutes=10)
+PKI_JOB = "pki.upkeep"
 
 
 def run_once() -> tuple[bool, int]:
@@ -92,6 +96,36 @@ def run_integrity(now: datetime | None = None) -> dict | None:
         )
 
 
+def run_pki_upkeep(now: datetime | None = None) -> dict | None:
+    """Once a day across all workers: renew the OCSP signer (or a TSA certificate
+    whose policy is not ``HIS_TSA_POLICY_OID``) when due, and re-sign the CRL
+    (each worker also re-signs its own cached copy once a day on demand)."""
+    settings = get_settings()
+
+    def job(session) -> dict:
+        at = now or datetime.now(clinic_zone())
+        certificates.ensure_authority(
+            session=session,
+            kek=deps.kek(),
+            clinic_name=settings.clinic_name,
+            crl_url=deps.crl_url(),
+            now=at,
+            profile=deps.issuing_profile(),
+        )
+        session.commit()
+        crl = certificates.crl_der(session=session, kek=deps.kek(), now=at)
+        return {"crl_bytes": len(crl)}
+
+    with db.session() as session:
+        return jobs.run_if_due(
+            session,
+            name=PKI_JOB,
+            interval=certificates.UPKEEP_INTERVAL,
+            job=job,
+            now=now,
+        )
+
+
 async def _integrity_round() -> None:
     try:
         await asyncio.to_thread(run_integrity)
@@ -112,6 +146,10 @@ async def run_forever() -> None:
             await asyncio.to_thread(run_notifications)
         except Exception:
             log.exception("notification round failed")
+        try:
+            await asyncio.to_thread(run_pki_upkeep)
+        except Exception:
+            log.exception("PKI upkeep failed")
         # The integrity check can take long: its own task, so that anchoring and
         # the other rounds go on meanwhile; at most one at a time per worker.
         if checking is None or checking.done():

@@ -14,6 +14,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from his_portal.errors import HisError
+from his_portal.services.pki.oids import (
+    DOCTOR_POLICY_OID,
+    TSA_POLICY_OID,
+    is_valid_oid,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +73,35 @@ def _zone(name: str) -> str:
     return name
 
 
+def _oid(raw: str, name: str) -> str:
+    value = raw.strip()
+    if not is_valid_oid(value):
+        raise SettingsError(
+            f"{name} must be a dotted OID such as 1.3.6.1.4.1.<PEN>.1, not {raw!r}"
+        )
+    return value
+
+
+def _web_url(raw: str, name: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL, not {raw!r}")
+    return raw
+
+
+def _policies(env: dict[str, str]) -> tuple[str, str]:
+    doctor = _oid(
+        env.get("HIS_CERT_POLICY_OID") or DOCTOR_POLICY_OID, "HIS_CERT_POLICY_OID"
+    )
+    tsa = _oid(env.get("HIS_TSA_POLICY_OID") or TSA_POLICY_OID, "HIS_TSA_POLICY_OID")
+    if doctor == tsa:
+        raise SettingsError(
+            "HIS_CERT_POLICY_OID and HIS_TSA_POLICY_OID must differ: "
+            "signing certificates and timestamps follow different policies"
+        )
+    return doctor, tsa
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings.
@@ -106,6 +140,9 @@ class Settings:
         sign_deadline_hours: A record still unsigned this long after the visit is
             超期未签 (dashboards, notifications).
         sign_workers: Signing worker processes (the job queue's consumers).
+        cert_policy_oid: The certificate policy of doctors' signing certificates.
+        tsa_policy_oid: The TSA's policy (its certificate and RFC 3161 tokens).
+        cps_url: The certification practice statement named in certificates.
     """
 
     data_dir: Path
@@ -134,6 +171,9 @@ class Settings:
     idle_minutes: int = 30
     sign_deadline_hours: int = 24
     sign_workers: int = 2
+    cert_policy_oid: str = DOCTOR_POLICY_OID
+    tsa_policy_oid: str = TSA_POLICY_OID
+    cps_url: str = "http://localhost:3000/pki/cps"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -148,6 +188,8 @@ class Settings:
         data_dir = Path(env.get("HIS_DATA_DIR") or PROJECT_ROOT / "data").resolve()
         db_url = env.get("HIS_DB_URL") or f"sqlite:///{data_dir / 'his_portal.db'}"
         kek_file = Path(env.get("HIS_KEK_FILE") or data_dir / "secrets" / "kek.bin")
+        public_url = (env.get("HIS_PUBLIC_URL") or cls.public_url).rstrip("/")
+        cert_policy_oid, tsa_policy_oid = _policies(env)
         return cls(
             data_dir=data_dir,
             db_url=db_url,
@@ -159,7 +201,7 @@ class Settings:
                 env.get("HIS_SESSION_HOURS", "12"), "HIS_SESSION_HOURS"
             ),
             timezone=_zone(env.get("HIS_TIMEZONE") or cls.timezone),
-            public_url=(env.get("HIS_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            public_url=public_url,
             cert_valid_days=_positive_int(
                 env.get("HIS_CERT_VALID_DAYS", "365"), "HIS_CERT_VALID_DAYS"
             ),
@@ -210,6 +252,11 @@ class Settings:
                 env.get("HIS_SIGN_DEADLINE_HOURS", "24"), "HIS_SIGN_DEADLINE_HOURS"
             ),
             models_dir=Path(env.get("HIS_MODELS_DIR") or data_dir / "models").resolve(),
+            cert_policy_oid=cert_policy_oid,
+            tsa_policy_oid=tsa_policy_oid,
+            cps_url=_web_url(
+                env.get("HIS_CPS_URL") or public_url + "/pki/cps", "HIS_CPS_URL"
+            ),
         )
 
 

@@ -56,11 +56,40 @@ def test_values_come_from_the_environment(tmp_path):
         ("HIS_SESSION_HOURS", "abc", "HIS_SESSION_HOURS must be an integer"),
         ("HIS_SESSION_HOURS", "0", "HIS_SESSION_HOURS must be positive"),
         ("HIS_TIMEZONE", "Mars/Base", "HIS_TIMEZONE is not a known time zone"),
+        ("HIS_CERT_POLICY_OID", "1.2.abc", "HIS_CERT_POLICY_OID must be a dotted OID"),
+        ("HIS_TSA_POLICY_OID", "3.1.4", "HIS_TSA_POLICY_OID must be a dotted OID"),
+        ("HIS_TSA_POLICY_OID", "1.45.1", "HIS_TSA_POLICY_OID must be a dotted OID"),
+        ("HIS_TSA_POLICY_OID", "1.3.06.1", "HIS_TSA_POLICY_OID must be a dotted OID"),
+        ("HIS_TSA_POLICY_OID", "1", "HIS_TSA_POLICY_OID must be a dotted OID"),
+        ("HIS_TSA_POLICY_OID", "1.3.6.1.4.1.32473.1.1", "must differ"),
+        ("HIS_CPS_URL", "ftp://example.cn/cps", "HIS_CPS_URL must be an http"),
     ],
 )
 def test_bad_values_fail_loudly(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({"HIS_DATA_DIR": str(tmp_path), name: value})
+
+
+def test_certificate_policies_default_to_the_documentation_arc(tmp_path):
+    settings = Settings.from_env(
+        {"HIS_DATA_DIR": str(tmp_path), "HIS_PUBLIC_URL": "https://his.example.cn/"}
+    )
+    assert settings.cert_policy_oid == "1.3.6.1.4.1.32473.1.1"
+    assert settings.tsa_policy_oid == "1.3.6.1.4.1.32473.1.2"
+    assert settings.cps_url == "https://his.example.cn/pki/cps"
+    own = Settings.from_env(
+        {
+            "HIS_DATA_DIR": str(tmp_path),
+            "HIS_CERT_POLICY_OID": " 1.3.6.1.4.1.61234.1.1 ",
+            "HIS_TSA_POLICY_OID": "1.3.6.1.4.1.61234.2",
+            "HIS_CPS_URL": "https://ca.example.cn/cps.pdf",
+        }
+    )
+    assert own.cert_policy_oid == "1.3.6.1.4.1.61234.1.1"
+    assert (own.tsa_policy_oid, own.cps_url) == (
+        "1.3.6.1.4.1.61234.2",
+        "https://ca.example.cn/cps.pdf",
+    )
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from his_portal.models import Clinic, MedicalRecord, Patient, User
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser, hash_password, view_of
+from his_portal.services.pki.profile import IssuingProfile
 
 from . import signing_story
 from .chain import BRANCH_MANAGERS, HISTORY_DOCTORS, HistoryDoctor
@@ -57,6 +58,7 @@ class HistoryContext:
     data_dir: Path
     crl_url: str
     zone: ZoneInfo
+    profile: IssuingProfile | None = None
     amend_days: int = 7
     cert_valid_days: int = 365
     tsa_url: str = ""

@@ -122,6 +122,7 @@ def make_signer(session: Session, spec: HistoryDoctor, user: CurrentUser, contex
                 valid_days=context.cert_valid_days,
                 crl_url=context.crl_url,
                 actor=actor,
+                profile=context.profile,
             ),
             now=now,
         )

@@ -39,6 +39,7 @@ from his_portal.services.identity.profile import (
 from his_portal.services.notifications import events as notices
 from his_portal.services.pki import certificates
 from his_portal.services.pki.keyvault import decrypt_field
+from his_portal.services.pki.profile import IssuingProfile
 
 __all__ = [
     "IssueContext",
@@ -60,6 +61,7 @@ class IssueContext:
     valid_days: int
     crl_url: str
     actor: Actor = field(default_factory=Actor)
+    profile: IssuingProfile | None = None
 
 
 def verify(
@@ -142,6 +144,7 @@ def _grant(
         valid_days=context.valid_days,
         crl_url=context.crl_url,
         now=now,
+        profile=context.profile,
     )
     row.verification_status = VerificationStatus.VERIFIED
     row.verified_at = now

@@ -37,6 +37,8 @@ OCSP = "ocsp"
 #: The OCSP signer is renewed this long before it expires (at start, and by the
 #: daily upkeep job), so responses never come from an expired certificate.
 OCSP_RENEW_BEFORE = timedelta(days=60)
+#: How often the app's maintenance runs the upkeep (``maintenance.run_pki_upkeep``).
+UPKEEP_INTERVAL = timedelta(days=1)
 
 
 @dataclass(frozen=True)

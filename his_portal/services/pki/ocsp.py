@@ -106,10 +106,13 @@ def _status(session: Session, serial: int, now: datetime):
         )
     ).first()
     if row is not None:
-        if row.status == CertStatus.REVOKED and row.revoked_at <= now:
+        revoked_at = row.revoked_at and row.revoked_at.astimezone(UTC).replace(
+            microsecond=0
+        )
+        if row.status == CertStatus.REVOKED and revoked_at <= now:
             reason = reason_flag(row.revoke_reason or "unspecified")
             keep = None if reason is x509.ReasonFlags.unspecified else reason
-            return _Status.REVOKED, row.revoked_at.astimezone(UTC), keep
+            return _Status.REVOKED, revoked_at, keep
         return _Status.GOOD, None, None
     for pem in session.exec(select(IssuerKey.cert_pem)).all():
         if x509.load_pem_x509_certificate(pem.encode()).serial_number == serial:
