@@ -28,8 +28,9 @@ class MedicalRecord(Table, table=True):
     # 签名监控 reads every figure off one of the first three (covering: no table
     # rows are read), by doctor, by 分院 or across the chain; the workbench uses the
     # first two. The status ones count the unsigned records of all time (待签名,
-    # 超期未签, the periodic job) without reading the signed majority; signed_at
-    # finds 今日已签.
+    # 超期未签, the periodic job) without reading the signed majority and list one
+    # status newest first by doctor, by 分院 or chain-wide (created_at, id: the
+    # keyset order, no sort); signed_at finds 今日已签.
     __table_args__ = (
         sa.Index(
             "ix_medicalrecord_doctor_signing",
@@ -56,11 +57,20 @@ class MedicalRecord(Table, table=True):
             "signed_at",
         ),
         sa.Index(
-            "ix_medicalrecord_status_doctor", "sign_status", "doctor_id", "created_at"
+            "ix_medicalrecord_status_doctor",
+            "sign_status",
+            "doctor_id",
+            "created_at",
+            "id",
         ),
         sa.Index(
-            "ix_medicalrecord_status_clinic", "sign_status", "clinic_id", "created_at"
+            "ix_medicalrecord_status_clinic",
+            "sign_status",
+            "clinic_id",
+            "created_at",
+            "id",
         ),
+        sa.Index("ix_medicalrecord_status_created", "sign_status", "created_at", "id"),
         sa.Index("ix_medicalrecord_signed_at", "signed_at", "clinic_id", "doctor_id"),
     )
 

@@ -50,18 +50,19 @@ def overdue_by_doctor(session: Session, *, cutoff: datetime) -> list[tuple]:
     """(doctor id, how many, the oldest visit) of each active doctor's records
     unsigned since before ``cutoff``; read off the (sign_status, doctor_id,
     created_at) index, one range per status, no record rows."""
+    doctors = select(User.id).where(
+        User.role == Role.DOCTOR, col(User.is_active).is_(True)
+    )
     return session.exec(
         select(
             MedicalRecord.doctor_id,
             func.count(),
             func.min(MedicalRecord.created_at),
         )
-        .join(User, User.id == MedicalRecord.doctor_id)
         .where(
             MedicalRecord.sign_status == SignStatus.UNSIGNED,
             col(MedicalRecord.created_at) <= cutoff,
-            User.role == Role.DOCTOR,
-            col(User.is_active).is_(True),
+            col(MedicalRecord.doctor_id).in_(doctors),
         )
         .group_by(MedicalRecord.doctor_id)
         .order_by(MedicalRecord.doctor_id)
