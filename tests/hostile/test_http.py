@@ -249,6 +249,22 @@ def test_http_routes(world, hostile_app):
                 f"{path}/..%2f..%2fsecrets%2fkek.bin",
             )
             run.request(f"{path} 60 KB path", "GET", f"{path}/{HUGE_NAME}")
+        # The OCSP responder's GET form takes the request in the path: public
+        # answers (OCSP statuses, 200) that must change nothing and leak nothing.
+        for label, tail in (
+            ("junk", "bm90IGFuIE9DU1AgcmVxdWVzdA=="),
+            ("traversal", "..%2f..%2fsecrets%2fkek.bin"),
+            ("60 KB", HUGE_NAME),
+            ("NUL", "%00"),
+        ):
+            run.request(f"OCSP GET {label}", "GET", f"/pki/ocsp/{tail}")
+        run.request(
+            "OCSP POST 12 MB",
+            "POST",
+            "/pki/ocsp",
+            content=b"0" * (12 * 1024 * 1024),
+            headers={"content-type": "application/ocsp-request"},
+        )
         run.request("/_event junk", "GET", "/_event/?EIO=4&transport=polling")
         run.request("/_event POST junk", "POST", "/_event/", content=b"\x00" * 1000)
 
