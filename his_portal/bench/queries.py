@@ -6,8 +6,16 @@ Each backend gets a throwaway database (a temporary SQLite file; on PostgreSQL a
 database created on the server and dropped afterwards) holding the demo chain plus
 the generated records (:mod:`.queries_data` says how they are spread: the recent
 days as dense as a real day, years back). Every figure is ``report.timings`` of
-:data:`REPEAT` calls, with the issue's 50 ms p95 target where it applies; the
-365-day 签名监控 figures are informational. Asserts nothing.
+:data:`REPEAT` calls (after one warm-up call), with the issue's 50 ms p95 target
+where it applies. Deep pages are reached the way the pager reaches them (下一页,
+keyset), then timed. Asserts nothing.
+
+Informational: 签名监控 over 365 days (~128k records chain-wide: its exact
+nearest-rank P50/P90 and per-doctor medians sort every duration; a daily rollup
+would make the counts cheap but not the percentiles, and keeping one right would
+mean writing it wherever a record is created, signed or 撤销签名 — for a range
+the page offers only as a custom one), and the periodic 超期未签 job's query (a
+background job every 10 minutes, which counts every unsigned record of all time).
 """
 
 from __future__ import annotations
