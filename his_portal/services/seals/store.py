@@ -11,6 +11,7 @@ import hashlib
 import io
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 
@@ -174,8 +175,12 @@ def read_seal(
     return (data_dir / "seals" / seal.file_name).read_bytes()
 
 
+@lru_cache(maxsize=64)
 def system_seal_png(name: str) -> bytes:
-    """系统签名: the verified name in a standard font, dark ink on transparency."""
+    """系统签名: the verified name in a standard font, dark ink on transparency.
+
+    Cached (bytes are immutable): a batch draws the same name for every record, and
+    loading the 4.6 MB font each time cost ≈ 3 ms a record."""
     if not name.strip():
         raise SealError("缺少姓名，无法生成系统签名")
     font = ImageFont.truetype(str(FONT), 96)
