@@ -31,11 +31,14 @@ _KITS_MAX = 8
 def _make_huey(settings: Settings):
     if settings.redis_url:
         return RedisHuey(QUEUE_NAME, url=settings.redis_url, results=False)
+    # No fsync: the queue only wakes workers. What must survive a crash or a
+    # power cut is the BatchItem table in the app's database; a job lost with the
+    # queue is queued again from it by requeue_stalled.
     return SqliteHuey(
         QUEUE_NAME,
         filename=str(settings.data_dir / "signing-queue.db"),
         results=False,
-        fsync=True,
+        fsync=False,
     )
 
 

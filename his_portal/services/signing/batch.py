@@ -20,6 +20,7 @@ failure with a Chinese reason, so a batch always ends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -227,8 +228,10 @@ def sign_one(
     zone,
     actor: Actor,
     now: datetime | None = None,
+    on_signed: Callable[[Session], None] | None = None,
 ) -> SignOutcome:
-    """Sign one record of a claimed batch; never raises: a failure is an outcome."""
+    """Sign one record of a claimed batch; never raises: a failure is an outcome.
+    ``on_signed``: statements committed with the signature (see ``sign_record``)."""
     if record_id not in plan.record_ids or kit.user.id != plan.user_id:
         return SignOutcome(record_id, "", "", False, "该病历不在本次签署范围内")
     try:
@@ -244,6 +247,7 @@ def sign_one(
             zone=zone,
             actor=actor,
             now=now,
+            on_signed=on_signed,
         )
     except SigningRefused as exc:
         session.rollback()

@@ -173,11 +173,14 @@ def run_item(
             record_id=item.record_id,
             actor=actor,
             now=now,
+            on_signed=lambda tx: tx.execute(_settled(item_id, "signed", "", now)),
             **signing,
         )
-    ok = outcome.ok or _signed_by(session, item.record_id, plan.confirmation_id)
-    status, reason = ("signed", "") if ok else ("failed", outcome.message)
-    _settle(session, item_id, status, reason, now)
+    if not outcome.ok:  # a signed item was settled with its signature
+        ok = _signed_by(session, item.record_id, plan.confirmation_id)
+        status, reason = ("signed", "") if ok else ("failed", outcome.message)
+        session.execute(_settled(item_id, status, reason, now))
+        session.commit()
     _finish_if_last(session, plan, actor)
     return True
 
@@ -191,13 +194,13 @@ def _signed_by(session: Session, record_id: int, confirmation_id: int) -> bool:
     return session.exec(query).first() is not None
 
 
-def _settle(session: Session, item_id: int, status: str, reason: str, now) -> None:
-    session.execute(
+def _settled(item_id: int, status: str, reason: str, now) -> sa.Update:
+    """The item's outcome; written only while it is still queued (once)."""
+    return (
         sa.update(BatchItem)
         .where(_I.id == item_id, _I.status == "queued")
         .values(status=status, reason=reason[:200], finished_at=now)
     )
-    session.commit()
 
 
 def _finish_if_last(session: Session, plan: sign_batch.BatchPlan, actor: Actor) -> None:

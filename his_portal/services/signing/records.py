@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -209,6 +210,7 @@ def sign_record(
     actor: Actor,
     now: datetime | None = None,
     public_url: str | None = None,
+    on_signed: Callable[[Session], None] | None = None,
 ) -> SignOutcome:
     """Sign one record. Safe to retry, and safe when two sessions race: the record
     row is claimed by a conditional update in the same transaction that records the
@@ -216,6 +218,8 @@ def sign_record(
 
     Each signed version gets its own verification id, printed (link and QR code)
     in the footer before signing; ``public_url`` defaults to the settings'.
+    ``on_signed`` adds its statements to that transaction (the batch marks its
+    item signed: both or neither).
     """
     now = now or utcnow()
     record = session.get(MedicalRecord, record_id)
@@ -329,6 +333,8 @@ def sign_record(
             "seal": seal_choice,
         },
     )
+    if on_signed is not None:
+        on_signed(session)
     session.commit()
     return outcome(True, "已签名", signed_at=now, amend_until=amend_until)
 

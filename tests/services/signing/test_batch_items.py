@@ -139,8 +139,9 @@ def test_a_job_lost_before_its_item_was_taken_is_queued_again(db, tmp_path):
     assert batch_items.stalled(db, now=quiet) == item_ids[1:]
 
 
-def test_a_worker_that_died_after_signing_does_not_fail_the_record(db, tmp_path):
-    """The retry finds the record signed (by this batch) and counts it signed."""
+def test_a_worker_that_died_after_signing_leaves_the_item_signed(db, tmp_path):
+    """The item is settled in the signature's own transaction: a worker killed right
+    after it leaves nothing to redo, and the housekeeping closes the batch."""
     plan, item_ids = claimed(db)
 
     def sign_then_die(session, **kwargs):
@@ -150,10 +151,26 @@ def test_a_worker_that_died_after_signing_does_not_fail_the_record(db, tmp_path)
     with pytest.raises(SystemExit):
         run(db, item_ids[0], tmp_path, sign_one=sign_then_die)
     later = T + batch_items.LEASE * 2
-    assert item_ids[0] in batch_items.stalled(db, now=later)
-    assert run(db, item_ids[0], tmp_path, now=later)
+    assert item_ids[0] not in batch_items.stalled(db, now=later)
+    assert not run(db, item_ids[0], tmp_path, now=later)  # nothing left to do
     assert db.get(BatchItem, item_ids[0]).status == "signed"
     assert documents(db, plan.record_ids[0]) == 1
+
+
+def test_a_failed_signature_leaves_the_item_queued_and_the_record_open(db, tmp_path):
+    """Both or neither: when the signing transaction does not commit, the item is
+    not marked signed either."""
+    plan, item_ids = claimed(db)
+
+    def settle_then_fail(session, **kwargs):
+        kwargs["on_signed"](session)
+        session.rollback()
+        return record_signing.SignOutcome(plan.record_ids[0], "", "", False, "失败")
+
+    assert run(db, item_ids[0], tmp_path, sign_one=settle_then_fail)
+    item = db.get(BatchItem, item_ids[0])
+    assert (item.status, item.reason) == ("failed", "失败")
+    assert documents(db, plan.record_ids[0]) == 0
 
 
 def test_a_batch_whose_last_worker_died_before_closing_it_is_closed_once(db, tmp_path):
