@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -60,12 +61,13 @@ def error_response(status: ocsp.OCSPResponseStatus) -> bytes:
 
 
 def request_from_path(encoded: str) -> bytes | None:
-    """The DER request of a GET (RFC 6960 A.1: base64, then URL-encoded, which the
-    server has already undone), or None when it is not base64."""
+    """The DER request of a GET (RFC 6960 A.1: base64, then URL-encoded), or None
+    when it is not base64. ASGI servers hand over the path decoded; decoding again
+    is harmless (base64 has no ``%``) and covers one that does not."""
     if len(encoded) > MAX_REQUEST_BYTES * 2:
         return None
     try:
-        return base64.b64decode(encoded.strip(), validate=True)
+        return base64.b64decode(unquote(encoded).strip(), validate=True)
     except (binascii.Error, ValueError):
         return None
 

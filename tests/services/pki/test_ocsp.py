@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from cryptography import x509
@@ -178,7 +179,9 @@ def test_malformed_requests(pki_db):
 def test_get_requests_are_base64_in_the_path(pki_db):
     doctor = issue(pki_db, "sh-feihuan@8112", "郑程")
     der = request_for(pki_db, x509.load_pem_x509_certificate(doctor.cert_pem.encode()))
-    assert ocsp.request_from_path(base64.b64encode(der).decode()) == der
+    encoded = base64.b64encode(der).decode()
+    assert ocsp.request_from_path(encoded) == der
+    assert ocsp.request_from_path(quote(encoded, safe="")) == der  # undecoded path
     assert ocsp.request_from_path("not base64!") is None
     assert ocsp.request_from_path("A" * (ocsp.MAX_REQUEST_BYTES * 4)) is None
 
