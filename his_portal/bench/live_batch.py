@@ -161,7 +161,8 @@ class Bench:
 
 
 async def _other_user(client: AsyncReflexClient, busy: asyncio.Event, out: list):
-    """Page events of a user who is not signing; samples kept while a batch runs."""
+    """Page events of a user who is not signing, four a second (a quick person,
+    not a flood); samples kept while a batch runs."""
     index = 0
     while True:
         client._take_unsolicited()
@@ -171,7 +172,7 @@ async def _other_user(client: AsyncReflexClient, busy: asyncio.Event, out: list)
         )
         if await client._next(30) is not None and busy.is_set():
             out.append((time.perf_counter() - started) * 1000)
-        await client.drain(0.02)
+        await client.drain(0.25)
         index += 1
 
 
