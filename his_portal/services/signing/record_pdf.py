@@ -115,10 +115,14 @@ class _RecordPdf(FPDF):
         )
 
     def text_line(self, text: str, size: float, height: float, **kwargs) -> None:
-        """One line (wrapped at spaces if too long), then back to the margin."""
+        """One line (wrapped at spaces if too long), then back to the margin.
+        A line that fits is a plain cell: fpdf2's line breaker costs more than the
+        rest of the line."""
         self.set_font("cjk", size=size)
         self.set_text_color(*(_GREY if kwargs.pop("grey", False) else (0, 0, 0)))
-        self.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT", **kwargs)
+        fits = self.get_string_width(text) + 2 * self.c_margin <= self.epw
+        write = self.cell if fits else self.multi_cell
+        write(0, height, text, new_x="LMARGIN", new_y="NEXT", **kwargs)
         self.set_text_color(0, 0, 0)
 
     def rule(self, gap: float) -> None:
