@@ -7,6 +7,7 @@ this data directory, so a supervisor can simply try again later.
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import sys
 
@@ -32,6 +33,9 @@ def main() -> int:
     from his_portal.worker.queue import huey
 
     fonts.warm_up()  # once, before the workers fork: they share the parsed font
+    # Out of the garbage collector's sight: its full passes walked the font's glyph
+    # objects (80 ms pauses), and touching them unshared the forked workers' pages.
+    gc.freeze()
 
     huey.create_consumer(
         workers=settings.sign_workers,
