@@ -32,11 +32,12 @@ from his_portal.models import (
 from his_portal.services.audit import Actor, record_event
 from his_portal.services.auth import CurrentUser
 from his_portal.services.identity.profile import find_profile, require_doctor
-from his_portal.services.pki import certificates
+from his_portal.services.pki import certificates, ocsp
 from his_portal.services.pki.keyvault import decrypt_private_key
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.private_files import write_private
 from his_portal.services.seals import store as seals
+from his_portal.services.signing.ltv import long_term
 from his_portal.services.signing.pades import SigningError, SigningOptions, sign_pdf
 from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
 from his_portal.services.signing.verify_links import new_verify_id, verify_url
@@ -78,7 +79,13 @@ class RecordLocked(SigningRefused):
 
 @dataclass(frozen=True)
 class SignerKit:
-    """Everything needed to sign for one doctor, loaded once per batch."""
+    """Everything needed to sign for one doctor, loaded once per batch.
+
+    The long-term validation data (B-LT) that hold for the whole batch come with
+    it: the CA's CRL, the TSA's chain and an OCSP response for the TSA's
+    certificate. The doctor's own OCSP response is made per record
+    (``signer_ocsp``), so it is never older than the signature.
+    """
 
     user: CurrentUser
     doctor_name: str
@@ -88,6 +95,15 @@ class SignerKit:
     chain_pems: list[bytes]
     tsa: TimestampAuthority
     tsa_url: str = ""
+    tsa_chain_pems: list[bytes] = field(default_factory=list)
+    """The TSA's certificate and the CA (for the DSS)."""
+    crl_der: bytes = b""
+    ocsp_ders: list[bytes] = field(default_factory=list)
+    """OCSP responses valid for the whole batch (the TSA's certificate)."""
+    signer_ocsp: Callable[[Session, datetime], bytes] | None = field(
+        default=None, repr=False
+    )
+    """The doctor's certificate's OCSP response as of a moment; None: B-T only."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +141,17 @@ def load_signer(
     tsa = certificates.load_authority(
         session=session, kek=kek, purpose=certificates.TSA
     )
+    cert_pem = cert.cert_pem.encode()
+
+    def signer_ocsp(session: Session, moment: datetime) -> bytes:
+        return ocsp.response_for(
+            session=session, kek=kek, cert_pem=cert_pem, now=moment
+        )
+
     return SignerKit(
         user=user,
         doctor_name=profile.name,
-        cert_pem=cert.cert_pem.encode(),
+        cert_pem=cert_pem,
         cert_serial=cert.serial_hex,
         key=decrypt_private_key(cert.key_pem_enc.encode(), kek=kek, key_id=cert.key_id),
         chain_pems=[ca.cert_pem],
@@ -136,6 +159,12 @@ def load_signer(
             cert_pem=tsa.cert_pem, key=tsa.key, ca_chain_pems=[ca.cert_pem]
         ),
         tsa_url=tsa_url,
+        tsa_chain_pems=[tsa.cert_pem, ca.cert_pem],
+        crl_der=certificates.crl_der(session=session, kek=kek, now=now),
+        ocsp_ders=[
+            ocsp.response_for(session=session, kek=kek, cert_pem=tsa.cert_pem, now=now)
+        ],
+        signer_ocsp=signer_ocsp,
     )
 
 
@@ -276,6 +305,7 @@ def sign_record(
                 tsa_url=kit.tsa_url,
             ),
         )
+        signed = long_term(session, kit, signed, now)
     except SigningError as exc:
         return outcome(False, exc.message)
     digest = hashlib.sha256(signed).hexdigest()

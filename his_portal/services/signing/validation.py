@@ -1,10 +1,12 @@
 """Check signed PDFs with validators nobody here wrote: pyHanko and poppler's pdfsig.
 
 pyHanko gives the full PAdES picture (integrity, trust in our CA only, the
-signature timestamp, whole-file coverage). ``pdfsig`` is what a patient's lawyer
-or an auditor may run on their own machine; its trust comes from an NSS database
-(:func:`make_nss_db`). pyHanko never fetches anything here; pdfsig would only
-try OCSP for certificates that name a responder, and ours do not.
+signature timestamp, what was appended after the signature: for a B-LTA record
+only the DSS and the document timestamp, which covers the whole file).
+``pdfsig`` is what a patient's lawyer or an auditor may run on their own machine;
+its trust comes from an NSS database (:func:`make_nss_db`). pyHanko never fetches
+anything here. pdfsig does: our certificates name the clinic's OCSP responder
+(AIA), which it asks about the signer's certificate when it can reach it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from pathlib import Path
 from asn1crypto import pem, x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -62,15 +66,38 @@ class ValidationReport:
     timestamp_time: dt.datetime | None
     """The TSA's time (genTime), aware UTC; None without a timestamp."""
     covers_whole_file: bool
-    """Nothing was appended after the signature."""
+    """Nothing at all was appended after the signature (B-T)."""
+    lta_updates_only: bool
+    """What was appended after the signature is long-term validation data only
+    (a DSS, document timestamps), as pyHanko's difference analysis judges it."""
+    dss_present: bool
+    """The file has a document security store (B-LT)."""
+    doc_timestamp_valid: bool
+    """The last document timestamp is intact, valid and its TSA trusted."""
+    doc_timestamp_covers_whole_file: bool
+    """Nothing was appended after the last document timestamp."""
+    doc_timestamp_time: dt.datetime | None
+    """The last document timestamp's genTime; None without one."""
     signer_cn: str
     """The signing certificate's common name."""
     signing_time: dt.datetime | None
     """The time the signer claimed (``/M``); None if absent."""
     signature_count: int
-    """How many signatures the file has (the report is about the last one)."""
+    """How many signatures the file has, document timestamps not counted (the
+    report is about the last one)."""
     summary: str
     """pyHanko's one-line summary, for logs."""
+
+    @property
+    def archived(self) -> bool:
+        """B-LTA: only validation data after the signature, then a valid
+        document timestamp over the whole file."""
+        return (
+            self.lta_updates_only
+            and self.dss_present
+            and self.doc_timestamp_valid
+            and self.doc_timestamp_covers_whole_file
+        )
 
     @property
     def ok(self) -> bool:
@@ -80,7 +107,7 @@ class ValidationReport:
             and self.valid
             and self.trusted
             and self.timestamp_valid
-            and self.covers_whole_file
+            and (self.covers_whole_file or self.archived)
         )
 
 
@@ -114,7 +141,10 @@ def validate_with_pyhanko(
         ValidationError: Unreadable PDF, or no signature in it.
     """
     try:
-        signatures = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        signatures = reader.embedded_regular_signatures
+        stamps = reader.embedded_timestamp_signatures
+        dss_present = "/DSS" in reader.root
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise ValidationError("无法读取该PDF文件") from exc
     if not signatures:
@@ -131,6 +161,7 @@ def validate_with_pyhanko(
         status = validate_pdf_signature(
             signature, signer_validation_context=context, ts_validation_context=context
         )
+        archive = _doc_timestamp(stamps[-1], context) if stamps else None
     except (SignatureValidationError, ValueError, KeyError, TypeError) as exc:
         raise ValidationError("签名数据已损坏，无法校验") from exc
     stamp = status.timestamp_validity
@@ -143,10 +174,34 @@ def validate_with_pyhanko(
         timestamp_valid=bool(stamp and stamp.intact and stamp.valid and stamp.trusted),
         timestamp_time=stamp.timestamp if stamp else None,
         covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        lta_updates_only=status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+        and status.modification_level == ModificationLevel.LTA_UPDATES,
+        dss_present=dss_present,
+        doc_timestamp_valid=bool(archive and archive.valid),
+        doc_timestamp_covers_whole_file=bool(archive and archive.covers_whole_file),
+        doc_timestamp_time=archive.time if archive else None,
         signer_cn=str(names.get("common_name", "")),
         signing_time=status.signer_reported_dt,
         signature_count=len(signatures),
         summary=status.summary(),
+    )
+
+
+@dataclass(frozen=True)
+class _DocTimestamp:
+    valid: bool
+    covers_whole_file: bool
+    time: dt.datetime
+
+
+def _doc_timestamp(
+    stamp: EmbeddedPdfSignature, context: ValidationContext
+) -> _DocTimestamp:
+    status = validate_pdf_timestamp(stamp, validation_context=context)
+    return _DocTimestamp(
+        valid=status.intact and status.valid and status.trusted,
+        covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        time=status.timestamp,
     )
 
 
@@ -230,8 +285,8 @@ def validate_with_pdfsig(pdf: bytes, *, nss_dir: Path | None = None) -> PdfsigRe
         path = Path(tmp) / "document.pdf"
         path.write_bytes(pdf)
         # Not "-no-ocsp": with it, pdfsig 22.12 reports "Unknown issue with
-        # Certificate" even for a trusted chain. Our certificates carry no OCSP URL,
-        # so nothing is fetched anyway.
+        # Certificate" even for a trusted chain. Our certificates name the clinic's
+        # OCSP responder; pdfsig asks it when it can reach it.
         command = ["pdfsig"]
         if nss_dir is not None:
             command += ["-nssdir", f"sql:{nss_dir}"]

@@ -7,8 +7,11 @@ table); nothing is ever fetched, whatever URLs the uploaded file names. The sign
 certificate is judged at the time the trusted signature timestamp proves (a doctor
 whose certificate was revoked or expired afterwards still signed validly then),
 the timestamp itself now. pyHanko's difference analysis tells whether anything was
-changed or added after a signature. The file's SHA-256 (and that of each signed
-revision) is looked up among the signed versions this system stored.
+changed or added after a signature: a PAdES B-LTA record carries, after the
+signature, a DSS (validation data) and a document timestamp over the whole file,
+which are the allowed long-term-validation updates; anything else, or bytes after
+the last timestamp, is reported. The file's SHA-256 (and that of each signed or
+timestamped revision) is looked up among the signed versions this system stored.
 
 Checking costs CPU (tens of milliseconds, more for large files): callers run
 :func:`verify_pdf` in a worker thread, at most :data:`PARALLEL_CHECKS` at a time.
@@ -126,12 +129,16 @@ def check_upload(data: bytes) -> None:
         raise VerificationError(NOT_PDF)
 
 
-def _signatures(data: bytes) -> list[EmbeddedPdfSignature]:
+def _signatures(
+    data: bytes,
+) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]]:
+    """The signatures, and all signature objects (document timestamps too)."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
             raise VerificationError(ENCRYPTED)
         signatures = list(reader.embedded_regular_signatures)
+        everything = list(reader.embedded_signatures)
     except VerificationError:
         raise
     except Exception as exc:  # any parser failure on a hostile file: unreadable
@@ -139,9 +146,9 @@ def _signatures(data: bytes) -> list[EmbeddedPdfSignature]:
         raise VerificationError(BROKEN) from exc
     if not signatures:
         raise VerificationError(UNSIGNED)
-    if len(signatures) > MAX_SIGNATURES:
+    if len(everything) > MAX_SIGNATURES:
         raise VerificationError(TOO_MANY)
-    return signatures
+    return signatures, everything
 
 
 def _claimed_timestamp(signature: EmbeddedPdfSignature) -> datetime | None:
@@ -188,7 +195,7 @@ def _reasons(status: PdfSignatureStatus, cert: DoctorCertificate | None) -> list
     return reasons
 
 
-def _changes(status: PdfSignatureStatus) -> str:
+def _changes(status: PdfSignatureStatus, *, tail_covered: bool) -> str:
     if not status.intact:
         return "已签名的内容被改动"
     if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
@@ -198,8 +205,10 @@ def _changes(status: PdfSignatureStatus) -> str:
     level = status.modification_level
     if level == ModificationLevel.NONE:
         return "签名后文件末尾有追加数据，已签名内容未改动"
+    if level == ModificationLevel.LTA_UPDATES and not tail_covered:
+        return "签名后追加了长期验证数据，其后文件末尾还有追加数据，已签名内容未改动"
     if level == ModificationLevel.LTA_UPDATES:
-        return "签名后仅追加了长期验证数据（允许）"
+        return "签名后仅追加了长期验证数据和文档时间戳（允许）"
     if level == ModificationLevel.FORM_FILLING:
         return "签名后有增量更新：填写了表单或追加了签名"
     if level == ModificationLevel.ANNOTATIONS:
@@ -262,6 +271,7 @@ def _check(
     crl: bytes,
     zone,
     now: datetime,
+    tail_covered: bool,
 ) -> SignatureCheck:
     common = {"trust_roots": roots, "crls": [crl], "allow_fetching": False}
     signer_context = ValidationContext(
@@ -299,7 +309,7 @@ def _check(
         ),
         tsa=_name(stamp.signing_cert) if stamp is not None else "",
         covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
-        changes=_changes(status),
+        changes=_changes(status, tail_covered=tail_covered),
     )
 
 
@@ -309,14 +319,13 @@ def _stored(session: Session, digest: str) -> SignedDocument | None:
     ).first()
 
 
-def _signed_part_end(signature: EmbeddedPdfSignature, size: int) -> int:
-    """Where the revision this signature covers ends (0: not a usable range)."""
+def _range_end(signature: EmbeddedPdfSignature) -> int:
+    """Where the revision a signature (or timestamp) covers ends; 0: unusable."""
     try:
         start, _, offset, length = (int(v) for v in signature.sig_object["/ByteRange"])
     except Exception:  # a hostile /ByteRange: no signed part to compare
         return 0
-    end = offset + length
-    return end if start == 0 and 0 < end < size else 0
+    return offset + length if start == 0 else 0
 
 
 def _match(
@@ -329,9 +338,11 @@ def _match(
             text += "（该版本的签名已撤销，病历已修订）"
         return True, text
     for signature in signatures:
-        end = _signed_part_end(signature, len(data))
+        end = _range_end(signature)
         found = (
-            _stored(session, hashlib.sha256(data[:end]).hexdigest()) if end else None
+            _stored(session, hashlib.sha256(data[:end]).hexdigest())
+            if 0 < end < len(data)
+            else None
         )
         if found is not None:
             return False, APPENDED.format(version=found.version)
@@ -359,15 +370,24 @@ def verify_pdf(
     if not _slots.acquire(timeout=_BUSY_SECONDS):
         raise VerificationError(BUSY)
     try:
-        signatures = _signatures(data)
+        signatures, everything = _signatures(data)
+        tail_covered = _range_end(everything[-1]) == len(data)
         ca_pem = certificates.ca_certificate_pem(session=session)
         roots = [x509.Certificate.load(pem.unarmor(ca_pem)[2])]
         crl = certificates.crl_der(session=session, kek=kek, now=now)
         checks = tuple(
-            _check(session, signature, roots=roots, crl=crl, zone=zone, now=now)
+            _check(
+                session,
+                signature,
+                roots=roots,
+                crl=crl,
+                zone=zone,
+                now=now,
+                tail_covered=tail_covered,
+            )
             for signature in signatures
         )
-        matched, match = _match(session, data, signatures)
+        matched, match = _match(session, data, everything)
     finally:
         _slots.release()
     return VerificationReport(

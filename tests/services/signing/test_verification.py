@@ -104,8 +104,8 @@ def test_the_signed_pdf_carries_its_verification_link_and_qr(signed, tmp_path):
     url = f"http://localhost:3000/verify/{doc.verify_id}"
     assert f"扫码或访问 {url} 验证本病历签名" in pdf_text(pdf)
     assert qr_in(pdf, tmp_path) == [url]
-    sig = validate_with_pdfsig(pdf).signatures[0]
-    assert sig.signature_valid and sig.total_document_signed
+    sig, stamp = validate_with_pdfsig(pdf).signatures
+    assert sig.signature_valid and stamp.total_document_signed
 
 
 def revoke_signature(session, record, at=T + timedelta(hours=1)):
@@ -147,7 +147,8 @@ def test_a_system_signed_pdf_is_valid(signed):
     assert signature.cert_status.startswith("有效")
     assert signature.timestamp == T.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
     assert signature.tsa == "上海维乐海趣路门诊 时间戳服务"
-    assert signature.covers_whole_file and signature.changes.startswith("无")
+    assert not signature.covers_whole_file  # the document timestamp does
+    assert signature.changes == "签名后仅追加了长期验证数据和文档时间戳（允许）"
     assert report.matched and report.match == "与本系统第1版签署文件一致"
     doc = session.exec(select(SignedDocument)).one()
     assert report.sha256 == doc.sha256 and report.size == len(pdf)
@@ -202,7 +203,9 @@ def test_trailing_bytes_change_no_signed_content(signed):
     session, _, pdf = signed
     signature = only(check(session, pdf + b"\n% appended\n"))
     assert signature.valid and not signature.covers_whole_file
-    assert signature.changes == "签名后文件末尾有追加数据，已签名内容未改动"
+    assert signature.changes == (
+        "签名后追加了长期验证数据，其后文件末尾还有追加数据，已签名内容未改动"
+    )
 
 
 @pytest.fixture(scope="module")
