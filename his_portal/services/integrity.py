@@ -160,7 +160,7 @@ def check_document(
             (report.valid, "签名值无效"),
             (report.trusted, "签名证书不受本院CA信任"),
             (report.timestamp_valid, "时间戳无效"),
-            (report.covers_whole_file, "签名后追加了内容"),
+            (report.covers_whole_file or report.archived, "签名后追加了内容"),
         )
         if not ok
     ]
