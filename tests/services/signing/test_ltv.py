@@ -178,6 +178,9 @@ def test_difference_analysis_sees_only_lta_updates(archived):
 def test_pdfsig_sees_the_signature_valid_and_the_timestamp_over_the_whole_file(
     archived, tmp_path
 ):
+    """pdfsig 22.12 checks the CAdES signature; of the ETSI.RFC3161 document
+    timestamp it reports the signer and range only ("Unable to validate this type
+    of signature"): pyHanko validates it above."""
     session, pdf = archived
     nss = make_nss_db(tmp_path / "nss", ca_pem(session))
     signature, stamp = validate_with_pdfsig(pdf, nss_dir=nss).signatures
