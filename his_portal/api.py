@@ -40,21 +40,26 @@ def crl(_request: Request) -> Response:
     )
 
 
-def ca_certificate(_request: Request) -> Response:
+def _ca_pem() -> bytes | Response:
+    """The CA certificate (PEM), or the 503 to answer while there is none."""
     try:
         with db.session() as session:
-            pem = certificates.ca_certificate_pem(session=session)
+            return certificates.ca_certificate_pem(session=session)
     except pki.PkiError as exc:
         return PlainTextResponse(exc.message, status_code=503)
+
+
+def ca_certificate(_request: Request) -> Response:
+    pem = _ca_pem()
+    if isinstance(pem, Response):
+        return pem
     return Response(pem, media_type="application/x-x509-ca-cert")
 
 
 def ca_certificate_der(_request: Request) -> Response:
-    try:
-        with db.session() as session:
-            pem = certificates.ca_certificate_pem(session=session)
-    except pki.PkiError as exc:
-        return PlainTextResponse(exc.message, status_code=503)
+    pem = _ca_pem()
+    if isinstance(pem, Response):
+        return pem
     der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
     return Response(der, media_type="application/pkix-cert")
 

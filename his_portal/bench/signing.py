@@ -36,15 +36,6 @@ DOCUMENT = RecordDocument(
 )
 
 
-def _cpu_ms(fn, repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        samples.append((time.process_time() - start) * 1000)
-    return samples
-
-
 def _signer():
     now = datetime.now(UTC)
     ca = pki.create_ca(clinic_name=CLINIC, now=now)
@@ -91,11 +82,14 @@ def run(report: Report, repeat: int = 30) -> None:
     sign = _signer()
     pdf = _render()
     sign(pdf)  # warm caches (signed attributes, certificates)
-    report.timings("render one record, CPU", _cpu_ms(_render, repeat))
     report.timings(
-        "PAdES-sign + timestamp one record, CPU", _cpu_ms(lambda: sign(pdf), repeat)
+        "render one record, CPU", timed_ms(_render, repeat, time.process_time)
     )
-    both = _cpu_ms(lambda: sign(_render()), repeat)
+    report.timings(
+        "PAdES-sign + timestamp one record, CPU",
+        timed_ms(lambda: sign(pdf), repeat, time.process_time),
+    )
+    both = timed_ms(lambda: sign(_render()), repeat, time.process_time)
     report.timings("render + sign + timestamp one record, CPU", both)
     report.figure(
         "render + sign + timestamp one record, CPU · mean",

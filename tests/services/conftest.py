@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session, SQLModel, create_engine
 
 from his_portal.services.pki import certificates
 from tests.conftest import NOW
 from tests.services.identity.identity_helpers import CRL_URL, KEK
-from tests.services.willingness.willingness_helpers import prepare
+from tests.services.willingness.willingness_helpers import prepare, prepared_clinic
 
 
 @pytest.fixture
@@ -29,3 +30,15 @@ def db(clinic):
     """The clinic with 郑程 verified and 电子签名 on (willingness tests)."""
     prepare(clinic)
     return clinic
+
+
+@pytest.fixture
+def file_engine(tmp_path):
+    """The prepared clinic in a database file: each thread's session has its own
+    connection, as the workers' and web workers' sessions do (race tests)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        prepared_clinic(session, records=10)
+    yield engine
+    engine.dispose()

@@ -52,7 +52,6 @@ _prototype: _Prototype | None = None
 
 @dataclass(frozen=True)
 class _Prototype:
-    path: Path
     covered: frozenset[int]
     font: TTFFont
     """fpdf2's font, parsed once; documents get clones."""
@@ -104,9 +103,7 @@ def _load_prototype() -> _Prototype:
             # they can go into a font with another glyph order.
             glyph.expand(glyf)
     order = font.ttfont.getGlyphOrder()
-    return _Prototype(
-        path, covered, font, {name: gid for gid, name in enumerate(order)}
-    )
+    return _Prototype(covered, font, {name: gid for gid, name in enumerate(order)})
 
 
 def warm_up() -> None:

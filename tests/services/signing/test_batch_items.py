@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, SQLModel, create_engine, func, select
+from sqlmodel import Session, func, select
 
 from his_portal.errors import AccessDenied, HisError
 from his_portal.models import (
@@ -83,17 +83,6 @@ def test_each_item_is_signed_once_and_the_batch_closes_once(db, tmp_path):
     assert row.batch_finished_at is not None and row.batch_ip == "10.0.0.8"
     notices = db.exec(select(Notification).where(Notification.kind == "batch")).all()
     assert len(notices) == 1
-
-
-@pytest.fixture
-def file_engine(tmp_path):
-    """A database file: each thread's session has its own connection, as workers do."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        wh.prepared_clinic(session, records=10)
-    yield engine
-    engine.dispose()
 
 
 def test_two_workers_on_one_item_sign_it_once(file_engine, tmp_path):

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, select
 
 from his_portal.models import AuditEvent, MedicalRecord, SignStatus
 from his_portal.services.audit import Actor, verify_chain
@@ -16,7 +16,6 @@ from his_portal.services.willingness import core as w
 from his_portal.services.willingness.cancel import cancel_open
 from tests.conftest import NOW, user_by_login
 from tests.services.identity.identity_helpers import DOCTOR, KEK, save, verify
-from tests.services.willingness import willingness_helpers as wh
 from tests.services.willingness.willingness_helpers import (
     OTHER_DOCTOR,
     OTHER_TOKEN,
@@ -209,16 +208,6 @@ def test_cancel_open_on_revocation(db):
 
 
 # --- concurrency -------------------------------------------------------------
-
-
-@pytest.fixture
-def file_engine(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        wh.prepared_clinic(session, records=10)
-    yield engine
-    engine.dispose()
 
 
 def test_stale_session_loses_the_race(file_engine):
