@@ -194,6 +194,19 @@ class _DocTimestamp:
     time: dt.datetime
 
 
+def seals_whole_file(stamp: EmbeddedPdfSignature, context: ValidationContext) -> bool:
+    """Whether ``stamp`` is a document timestamp, intact, valid and trusted under
+    ``context``, over the whole file: only then are the updates before it the
+    allowed long-term validation data (a /DocTimeStamp field is not enough)."""
+    if stamp.sig_object_type != "/DocTimeStamp":
+        return False
+    try:
+        archive = _doc_timestamp(stamp, context)
+    except Exception:  # a hostile token or /ByteRange: not a timestamp we accept
+        return False
+    return archive.valid and archive.covers_whole_file
+
+
 def _doc_timestamp(
     stamp: EmbeddedPdfSignature, context: ValidationContext
 ) -> _DocTimestamp:

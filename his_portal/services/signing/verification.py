@@ -38,6 +38,7 @@ from sqlmodel import Session, select
 from his_portal.errors import HisError
 from his_portal.models import CertStatus, DoctorCertificate, SignedDocument, utcnow
 from his_portal.services.pki import certificates
+from his_portal.services.signing.validation import seals_whole_file
 
 __all__ = [
     "MAX_PDF_BYTES",
@@ -246,20 +247,16 @@ def _field_name(signature: EmbeddedPdfSignature) -> str:
         return ""
 
 
+_BLANK = ("signer", "issuer", "serial", "cert_status", "signing_time", "timestamp")
+
+
 def _broken(signature: EmbeddedPdfSignature) -> SignatureCheck:
     return SignatureCheck(
         field_name=_field_name(signature),
         valid=False,
         reasons=("签名数据已损坏，无法校验",),
-        signer="",
-        issuer="",
-        serial="",
-        cert_status="",
-        signing_time="",
-        timestamp="",
-        tsa="",
         covers_whole_file=False,
-        changes="",
+        **dict.fromkeys((*_BLANK, "tsa", "changes"), ""),
     )
 
 
@@ -371,10 +368,14 @@ def verify_pdf(
         raise VerificationError(BUSY)
     try:
         signatures, everything = _signatures(data)
-        tail_covered = _range_end(everything[-1]) == len(data)
         ca_pem = certificates.ca_certificate_pem(session=session)
         roots = [x509.Certificate.load(pem.unarmor(ca_pem)[2])]
         crl = certificates.crl_der(session=session, kek=kek, now=now)
+        context = ValidationContext(trust_roots=roots, crls=[crl], allow_fetching=False)
+        last = everything[-1]
+        tail_covered = _range_end(last) == len(data) and (
+            last.sig_object_type != "/DocTimeStamp" or seals_whole_file(last, context)
+        )
         checks = tuple(
             _check(
                 session,

@@ -188,6 +188,22 @@ def overlay(pdf: bytes) -> bytes:
     return out.getvalue()
 
 
+def forge_document_timestamp(pdf: bytes) -> bytes:
+    """One hex digit changed inside the document timestamp's token (the last
+    /Contents): the field is still a /DocTimeStamp, its token no longer verifies."""
+    start = pdf.rindex(b"/Contents <") + len(b"/Contents <") + 400
+    tampered = bytearray(pdf)
+    tampered[start] = ord("0") if tampered[start] != ord("0") else ord("1")
+    return bytes(tampered)
+
+
+def test_a_forged_document_timestamp_is_not_an_allowed_update(signed):
+    session, _, pdf = signed
+    signature = only(check(session, forge_document_timestamp(pdf)))
+    assert "允许" not in signature.changes
+    assert signature.changes != "签名后仅追加了长期验证数据和文档时间戳（允许）"
+
+
 def test_an_incremental_update_after_signing_is_reported(signed):
     session, _, pdf = signed
     report = check(session, overlay(pdf))
