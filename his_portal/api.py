@@ -25,8 +25,14 @@ from his_portal.security_headers import SecurityHeaders, security_headers
 from his_portal.services import file_tickets
 from his_portal.services.pki import authority as pki
 from his_portal.services.pki import certificates, ocsp, profile
+from his_portal.services.signing.public_limits import WINDOW_SECONDS, SlidingWindow
 from his_portal.settings import get_settings
-from his_portal.upload_guard import UploadGuard
+from his_portal.upload_guard import UploadGuard, client_address
+
+#: OCSP answers one address may get per window. Each costs an RSA signature and a
+#: few reads; a validator asks about a certificate or two per document.
+OCSP_PER_WINDOW = 600
+ocsp_limiter = SlidingWindow(OCSP_PER_WINDOW, WINDOW_SECONDS)
 
 
 def crl(_request: Request) -> Response:
@@ -103,12 +109,17 @@ async def _limited_body(request: Request, limit: int) -> bytes | None:
 async def ocsp_responder(request: Request) -> Response:
     """RFC 6960 A.1: a POSTed DER request, or a GET with it base64 in the path.
     Every answer is 200 application/ocsp-response, errors included (they are OCSP
-    statuses: malformedRequest, unauthorized, tryLater, internalError)."""
-    if request.method == "POST":
-        der = await _limited_body(request, ocsp.MAX_REQUEST_BYTES)
+    statuses: malformedRequest, unauthorized, tryLater, internalError); an address
+    over its share gets tryLater without a lookup or a signature."""
+    address = client_address(request.scope, dict(request.headers.raw))
+    if not ocsp_limiter.allow(address):
+        answer = ocsp.error_response(OCSPResponseStatus.TRY_LATER)
     else:
-        der = ocsp.request_from_path(request.path_params["request"])
-    answer = await run_in_threadpool(_ocsp_answer, der)
+        if request.method == "POST":
+            der = await _limited_body(request, ocsp.MAX_REQUEST_BYTES)
+        else:
+            der = ocsp.request_from_path(request.path_params["request"])
+        answer = await run_in_threadpool(_ocsp_answer, der)
     return Response(
         answer,
         media_type="application/ocsp-response",

@@ -98,8 +98,9 @@ def run_integrity(now: datetime | None = None) -> dict | None:
 
 def run_pki_upkeep(now: datetime | None = None) -> dict | None:
     """Once a day across all workers: renew the OCSP signer (or a TSA certificate
-    whose policy is not ``HIS_TSA_POLICY_OID``) when due, and re-sign the CRL
-    (each worker also re-signs its own cached copy once a day on demand)."""
+    whose policy is not ``HIS_TSA_POLICY_OID``) when due. The CRL is not signed here:
+    each worker re-signs its own cached copy when it is a day old or the revoked set
+    changed (``crl_cache``); the job only reports the size of the current one."""
     settings = get_settings()
 
     def job(session) -> dict:

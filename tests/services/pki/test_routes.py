@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from his_portal import api, routes
 from his_portal.services.pki import certificates
+from his_portal.services.signing.public_limits import WINDOW_SECONDS, SlidingWindow
 from tests.services.pki.conftest import KEK, issue
 
 OCSP_REQUEST = {"content-type": "application/ocsp-request"}
@@ -138,3 +139,14 @@ def test_the_ca_certificate_in_der_and_the_cps(client, pki_db):
     assert cps.headers["content-type"] == "text/plain; charset=utf-8"
     assert "1.3.6.1.4.1.32473.1.1" in cps.text and "/pki/ocsp" in cps.text
     assert client.get(routes.OCSP).status_code == 405
+
+
+def test_an_address_over_its_share_gets_try_later_without_a_lookup(client, monkeypatch):
+    monkeypatch.setattr(api, "ocsp_limiter", SlidingWindow(2, WINDOW_SECONDS))
+    looked_up = []
+    monkeypatch.setattr(api, "_ocsp_answer", lambda der: looked_up.append(der) or b"")
+    for _ in range(3):
+        answer = client.post(routes.OCSP, content=b"junk", headers=OCSP_REQUEST)
+    assert len(looked_up) == 2  # the third was refused before any work
+    status = cocsp.load_der_ocsp_response(answer.content).response_status
+    assert status is cocsp.OCSPResponseStatus.TRY_LATER
