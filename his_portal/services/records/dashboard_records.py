@@ -191,12 +191,13 @@ def drill(
     ).one()
     size = min(max(page_size, 1), MAX_PAGE_SIZE)
     pages = max(1, -(-total // size))
-    page = min(max(page, 1), pages)
+    asked, page = page, min(max(page, 1), pages)
     query = (
         _query(w, kind).order_by(*keyset.order_by(R.created_at, R.id)).limit(size + 1)
     )
-    if after is not None:
-        query = query.where(keyset.after(R.created_at, R.id, after))
+    clause = None if after is None else keyset.after(R.created_at, R.id, after)
+    if clause is not None and page == asked:  # a clamped page: its cursor is stale
+        query = query.where(clause)
     else:
         query = query.offset((page - 1) * size)
     found = session.exec(query).all()

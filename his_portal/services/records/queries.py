@@ -183,15 +183,20 @@ def list_records(
         )
         .limit(size + 1)
     )
-    if filters.after is not None:
-        query = query.where(
-            keyset.after(
-                MedicalRecord.created_at,
-                MedicalRecord.id,
-                filters.after,
-                newest_first=newest_first,
-            )
+    # keyset.after refuses what is not a cursor. A cursor belongs to the page asked
+    # for; a page clamped to the last one (rows signed or gone since) is by OFFSET.
+    after = (
+        None
+        if filters.after is None
+        else keyset.after(
+            MedicalRecord.created_at,
+            MedicalRecord.id,
+            filters.after,
+            newest_first=newest_first,
         )
+    )
+    if after is not None and page == filters.page:
+        query = query.where(after)
     else:
         query = query.offset((page - 1) * size)
     found = session.exec(query).all()

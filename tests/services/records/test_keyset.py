@@ -148,6 +148,29 @@ def test_drill_down_keyset_pages_equal_offset_pages(tied, kind):
     assert len(by_keyset) == fetch(1, None).pages > 1
 
 
+def test_a_page_past_the_end_is_the_last_page_whatever_cursor_it_carries(tied):
+    """Rows signed since the pager saved its cursors: page 99 with page 2's cursor
+    is read as the last page, not as an empty page after that cursor."""
+    viewer = tied.viewer("chain")
+
+    def fetch(number, after):
+        filters = records.RecordFilter(
+            date_from=TODAY - timedelta(days=29),
+            date_to=TODAY,
+            page=number,
+            page_size=SIZE,
+            after=after,
+        )
+        return records.list_records(
+            session=tied.session, viewer=viewer, filters=filters, zone=ZONE
+        )
+
+    first = fetch(1, None)
+    last = fetch(first.pages, None)
+    clamped = fetch(99, first.next_after)
+    assert clamped.rows and [r.id for r in clamped.rows] == [r.id for r in last.rows]
+
+
 def test_a_cursor_that_is_not_one_is_refused(sqlite_chain):
     filters = records.RecordFilter(
         date_from=TODAY, date_to=TODAY, page=2, after=("2026-01-01", 1)
