@@ -138,6 +138,19 @@ class SignedDocument(Table, table=True):
     superseded_at: datetime | None = None
     # The short public id in the PDF footer's verification URL (/verify/<id>).
     verify_id: str | None = Field(default=None, unique=True, max_length=24)
+    # Archive renewal's claim on the file (a lease: a dead worker's claim expires).
+    renewal_claimed_at: datetime | None = None
+
+
+class EarlierSignedFile(Table, table=True):
+    """A stored signed PDF as it was before archive renewal appended to it: a copy
+    handed out earlier still matches its version. The file it was is the first
+    ``size`` bytes of the version's current one."""
+
+    document_id: int = Field(foreign_key="signeddocument.id", index=True)
+    sha256: str = Field(index=True, max_length=64)
+    size: int
+    replaced_at: datetime = Field(default_factory=utcnow)
 
 
 class FileTicket(Table, table=True):
