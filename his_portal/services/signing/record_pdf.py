@@ -4,7 +4,9 @@ The PDF carries everything 21 CFR 11.50 asks a signature to show in
 human-readable form: the doctor's seal and printed name, the signing time, and
 what the signature means; every page's footer carries the record's verification
 link and its QR code (:mod:`.verify_footer`). The digital signature itself is added
-afterwards by :mod:`his_portal.services.signing.pades`.
+afterwards by :mod:`his_portal.services.signing.pades`, and the page is where it
+learns the seal's place: the seal is the only image drawn on the last page (the
+signer line's), so the signature's widget covers it and shows that same image.
 
 Fonts: :mod:`.fonts` (the Chinese font parsed once per process).
 """
