@@ -45,7 +45,8 @@ def _view(number: int, check: verification.SignatureCheck) -> SignatureView:
         ["签名时间（签署方声明）", check.signing_time or "—"],
         ["时间戳时间（可信时间）", check.timestamp or "—"],
         ["时间戳机构", check.tsa or "—"],
-        ["签名覆盖整个文件", "是" if check.covers_whole_file else "否"],
+        ["签名级别", check.level or "—"],
+        ["签名覆盖范围", check.coverage or "—"],
         ["签名后的改动", check.changes or "—"],
     ]
     verdict = "有效" if check.valid else "无效"

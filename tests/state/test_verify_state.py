@@ -146,6 +146,9 @@ def test_an_anonymous_caller_checks_a_signed_pdf(signed, monkeypatch):
     (signature,) = state.signatures
     assert signature.title == "签名 1：有效" and signature.reasons == []
     assert ["签署者", "郑程"] in signature.rows
+    rows = dict(signature.rows)
+    assert rows["签名级别"] == "PAdES B-LTA（长期验证，含文档时间戳）"
+    assert rows["签名覆盖范围"].startswith("是，签名覆盖签署时的完整文件")
     assert threading.main_thread() not in threads  # checked off the event loop
     text = shown(state)
     for private in (signed.patient_name, signed.record_no, signed.chief_complaint):

@@ -38,6 +38,8 @@ __all__ = [
     "ValidationError",
     "ValidationReport",
     "make_nss_db",
+    "seals_whole_file",
+    "stamp_verifies",
     "validate_with_pdfsig",
     "validate_with_pyhanko",
 ]
@@ -198,13 +200,26 @@ def seals_whole_file(stamp: EmbeddedPdfSignature, context: ValidationContext) ->
     """Whether ``stamp`` is a document timestamp, intact, valid and trusted under
     ``context``, over the whole file: only then are the updates before it the
     allowed long-term validation data (a /DocTimeStamp field is not enough)."""
+    archive = _checked_doc_timestamp(stamp, context)
+    return archive is not None and archive.valid and archive.covers_whole_file
+
+
+def stamp_verifies(stamp: EmbeddedPdfSignature, context: ValidationContext) -> bool:
+    """Whether ``stamp`` is a document timestamp whose token is intact, valid and
+    trusted under ``context`` (wherever in the file it is)."""
+    archive = _checked_doc_timestamp(stamp, context)
+    return archive is not None and archive.valid
+
+
+def _checked_doc_timestamp(
+    stamp: EmbeddedPdfSignature, context: ValidationContext
+) -> _DocTimestamp | None:
     if stamp.sig_object_type != "/DocTimeStamp":
-        return False
+        return None
     try:
-        archive = _doc_timestamp(stamp, context)
+        return _doc_timestamp(stamp, context)
     except Exception:  # a hostile token or /ByteRange: not a timestamp we accept
-        return False
-    return archive.valid and archive.covers_whole_file
+        return None
 
 
 def _doc_timestamp(

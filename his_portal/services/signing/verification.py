@@ -23,22 +23,26 @@ import hashlib
 import io
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import pem, x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from sqlmodel import Session, select
 
 from his_portal.errors import HisError
-from his_portal.models import CertStatus, DoctorCertificate, SignedDocument, utcnow
+from his_portal.models import DoctorCertificate, SignedDocument, utcnow
 from his_portal.services.pki import certificates
-from his_portal.services.signing.validation import seals_whole_file
+from his_portal.services.signing import verification_report as texts
+from his_portal.services.signing.pades_level import LABELS, signature_level
+from his_portal.services.signing.validation import seals_whole_file, stamp_verifies
+from his_portal.services.signing.verification_report import (
+    SignatureCheck,
+    VerificationReport,
+)
 
 __all__ = [
     "MAX_PDF_BYTES",
@@ -56,8 +60,6 @@ MAX_SIGNATURES = 10
 PARALLEL_CHECKS = 2
 _BUSY_SECONDS = 20
 _HEADER_WINDOW = 1024  # the PDF header may follow some bytes of junk (ISO 32000)
-_TIME = "%Y-%m-%d %H:%M:%S"
-_ACCEPTED = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
 _slots = threading.BoundedSemaphore(PARALLEL_CHECKS)
 
 NOT_PDF = "该文件不是PDF文件，请上传签名的病历PDF"
@@ -74,46 +76,6 @@ APPENDED = "签名部分与本系统第{version}版签署文件一致，但文�
 
 class VerificationError(HisError):
     """The file cannot be checked at all; nothing was stored."""
-
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    """One signature's verdict and what the page shows about it (display strings)."""
-
-    field_name: str
-    valid: bool
-    """有效: intact, by a trusted certificate valid at the signing time, trusted
-    timestamp, nothing changed after it but long-term validation data."""
-    reasons: tuple[str, ...]
-    """Why it is 无效 (empty when valid)."""
-    signer: str
-    issuer: str
-    serial: str
-    cert_status: str
-    signing_time: str
-    timestamp: str
-    """The trusted time (TSA's genTime), or why there is none."""
-    tsa: str
-    covers_whole_file: bool
-    changes: str
-    """What changed or was added after signing, in words."""
-
-
-@dataclass(frozen=True)
-class VerificationReport:
-    """The uploaded file's report."""
-
-    signatures: tuple[SignatureCheck, ...]
-    sha256: str
-    size: int
-    matched: bool
-    """The file (or its signed part) is a signed version stored by this system."""
-    match: str
-    """The match in words, e.g. "与本系统第2版签署文件一致"."""
-
-    @property
-    def all_valid(self) -> bool:
-        return all(check.valid for check in self.signatures)
 
 
 def check_upload(data: bytes) -> None:
@@ -164,59 +126,6 @@ def _claimed_timestamp(signature: EmbeddedPdfSignature) -> datetime | None:
     return None
 
 
-def _name(cert: x509.Certificate | None, part: str = "subject") -> str:
-    if cert is None:
-        return ""
-    names = getattr(cert, part).native
-    return str(names.get("common_name") or names.get("organization_name") or "")
-
-
-def _reasons(status: PdfSignatureStatus, cert: DoctorCertificate | None) -> list[str]:
-    reasons = []
-    if not status.intact:
-        reasons.append("签名后文件内容被改动（文档摘要与签名不一致）")
-    elif not status.valid:
-        reasons.append("签名值校验失败")
-    elif status.revoked:
-        reasons.append("签名时证书已被吊销")
-    elif not status.trusted:
-        reasons.append("签名证书不是由本院CA签发或证书链无法验证（不受信任）")
-    if cert is not None and cert.revoke_reason in ("key_compromise", "keyCompromise"):
-        reasons.append("签名证书因私钥泄露被吊销")
-    stamp = status.timestamp_validity
-    if stamp is None:
-        reasons.append("没有可信时间戳")
-    elif not (stamp.intact and stamp.valid and stamp.trusted):
-        reasons.append("签名时间戳无效或不受信任")
-    coverage = status.coverage
-    if coverage is None or coverage < SignatureCoverageLevel.ENTIRE_REVISION:
-        reasons.append("签名范围异常，未覆盖完整的文件版本")
-    elif status.modification_level not in _ACCEPTED:
-        reasons.append("签名后文件被追加修改")
-    return reasons
-
-
-def _changes(status: PdfSignatureStatus, *, tail_covered: bool) -> str:
-    if not status.intact:
-        return "已签名的内容被改动"
-    if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
-        return "无（签名覆盖整个文件）"
-    if status.coverage != SignatureCoverageLevel.ENTIRE_REVISION:
-        return "签名范围异常"
-    level = status.modification_level
-    if level == ModificationLevel.NONE:
-        return "签名后文件末尾有追加数据，已签名内容未改动"
-    if level == ModificationLevel.LTA_UPDATES and not tail_covered:
-        return "签名后追加了长期验证数据，其后文件末尾还有追加数据，已签名内容未改动"
-    if level == ModificationLevel.LTA_UPDATES:
-        return "签名后仅追加了长期验证数据和文档时间戳（允许）"
-    if level == ModificationLevel.FORM_FILLING:
-        return "签名后有增量更新：填写了表单或追加了签名"
-    if level == ModificationLevel.ANNOTATIONS:
-        return "签名后有增量更新：添加或修改了注释"
-    return "签名后有增量更新：修改了页面内容或文件结构"
-
-
 def _cert_row(session: Session, cert: x509.Certificate) -> DoctorCertificate | None:
     """Our row for exactly this certificate (same serial *and* same bytes)."""
     row = session.exec(
@@ -229,17 +138,6 @@ def _cert_row(session: Session, cert: x509.Certificate) -> DoctorCertificate | N
     return row
 
 
-def _cert_status(row: DoctorCertificate | None, trusted: bool, zone, now) -> str:
-    if row is None:
-        return "本院CA签发" if trusted else "非本系统签发的证书"
-    if row.status == CertStatus.REVOKED:
-        return f"已吊销（{row.revoked_at.astimezone(zone):{_TIME}}）"
-    until = row.not_after.astimezone(zone).strftime("%Y-%m-%d")
-    if now >= row.not_after:
-        return f"已过期（有效期至 {until}）"
-    return f"有效（有效期至 {until}）"
-
-
 def _field_name(signature: EmbeddedPdfSignature) -> str:
     try:
         return str(signature.field_name)
@@ -247,7 +145,18 @@ def _field_name(signature: EmbeddedPdfSignature) -> str:
         return ""
 
 
-_BLANK = ("signer", "issuer", "serial", "cert_status", "signing_time", "timestamp")
+_BLANK = (
+    "signer",
+    "issuer",
+    "serial",
+    "cert_status",
+    "signing_time",
+    "timestamp",
+    "tsa",
+    "changes",
+    "coverage",
+    "level",
+)
 
 
 def _broken(signature: EmbeddedPdfSignature) -> SignatureCheck:
@@ -256,7 +165,7 @@ def _broken(signature: EmbeddedPdfSignature) -> SignatureCheck:
         valid=False,
         reasons=("签名数据已损坏，无法校验",),
         covers_whole_file=False,
-        **dict.fromkeys((*_BLANK, "tsa", "changes"), ""),
+        **dict.fromkeys(_BLANK, ""),
     )
 
 
@@ -276,11 +185,15 @@ def _check(
         moment=_claimed_timestamp(signature) or now,
         retroactive_revinfo=True,  # our CRL is from now, the moment may be earlier
     )
+    stamp_context = ValidationContext(**common, moment=now)
     try:
         status = validate_pdf_signature(
             signature,
             signer_validation_context=signer_context,
-            ts_validation_context=ValidationContext(**common, moment=now),
+            ts_validation_context=stamp_context,
+        )
+        level = signature_level(
+            signature, stamp_ok=lambda stamp: stamp_verifies(stamp, stamp_context)
         )
     except Exception as exc:  # any failure on a hostile signature: not checkable
         log.info("signature could not be validated: %r", exc)
@@ -289,24 +202,26 @@ def _check(
     row = _cert_row(session, cert)
     stamp = status.timestamp_validity
     reported = status.signer_reported_dt
-    reasons = _reasons(status, row)
+    reasons = texts.reasons(status, row)
     return SignatureCheck(
         field_name=_field_name(signature),
         valid=not reasons,
         reasons=tuple(reasons),
-        signer=_name(cert),
-        issuer=_name(cert, "issuer"),
+        signer=texts.name_of(cert),
+        issuer=texts.name_of(cert, "issuer"),
         serial=format(cert.serial_number, "x"),
-        cert_status=_cert_status(row, status.trusted or status.revoked, zone, now),
-        signing_time=reported.astimezone(zone).strftime(_TIME) if reported else "",
+        cert_status=texts.cert_status(row, status.trusted or status.revoked, zone, now),
+        signing_time=reported.astimezone(zone).strftime(texts.TIME) if reported else "",
         timestamp=(
-            stamp.timestamp.astimezone(zone).strftime(_TIME)
+            stamp.timestamp.astimezone(zone).strftime(texts.TIME)
             if stamp is not None
             else "无"
         ),
-        tsa=_name(stamp.signing_cert) if stamp is not None else "",
+        tsa=texts.name_of(stamp.signing_cert) if stamp is not None else "",
         covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
-        changes=_changes(status, tail_covered=tail_covered),
+        coverage=texts.coverage(status, tail_covered=tail_covered),
+        changes=texts.changes(status, tail_covered=tail_covered),
+        level=LABELS[level],
     )
 
 

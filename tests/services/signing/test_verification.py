@@ -19,7 +19,11 @@ from his_portal.models import DoctorCertificate, SignedDocument
 from his_portal.services.pki import authority as pki
 from his_portal.services.pki import certificates
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
-from his_portal.services.signing import verification, verify_links
+from his_portal.services.signing import (
+    verification,
+    verification_report,
+    verify_links,
+)
 from his_portal.services.signing import versions as record_versions
 from his_portal.services.signing.pades import SigningOptions, sign_pdf
 from his_portal.services.signing.record_pdf import render_record_pdf
@@ -148,6 +152,8 @@ def test_a_system_signed_pdf_is_valid(signed):
     assert signature.timestamp == T.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
     assert signature.tsa == "上海维乐海趣路门诊 时间戳服务"
     assert not signature.covers_whole_file  # the document timestamp does
+    assert signature.coverage == verification_report.WHOLE_WITH_LTV
+    assert signature.level == "PAdES B-LTA（长期验证，含文档时间戳）"
     assert signature.changes == "签名后仅追加了长期验证数据和文档时间戳（允许）"
     assert report.matched and report.match == "与本系统第1版签署文件一致"
     doc = session.exec(select(SignedDocument)).one()
@@ -201,6 +207,8 @@ def test_a_forged_document_timestamp_is_not_an_allowed_update(signed):
     session, _, pdf = signed
     signature = only(check(session, forge_document_timestamp(pdf)))
     assert "允许" not in signature.changes
+    assert signature.coverage == verification_report.SIGNED_PART
+    assert signature.level == "PAdES B-LT（长期验证，含证书验证数据）"
     assert signature.changes != "签名后仅追加了长期验证数据和文档时间戳（允许）"
 
 
@@ -210,6 +218,7 @@ def test_an_incremental_update_after_signing_is_reported(signed):
     signature = only(report)
     assert not signature.valid and "签名后文件被追加修改" in signature.reasons
     assert not signature.covers_whole_file
+    assert signature.coverage == verification_report.SIGNED_PART
     assert signature.changes == "签名后有增量更新：修改了页面内容或文件结构"
     assert not report.matched
     assert report.match == verification.APPENDED.format(version=1)
