@@ -7,23 +7,21 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import col, select
 
-from his_portal.db import make_engine
 from his_portal.errors import InvalidInput
 from his_portal.models import LockStatus, MedicalRecord, SignStatus
-from his_portal.services.records import dashboard
 from his_portal.services.records import dashboard_records as behind
 from his_portal.services.records import queries as records
-from tests.conftest import NOW, ZONE
-from tests.services.records.test_dashboard import DEADLINE_HOURS, TODAY, Chain, _build
+from tests.conftest import ZONE
+from tests.services.records.conftest import TODAY, Chain, window_of
 
 SIZE = 7
 
 
-def _with_ties(session: Session) -> Chain:
+@pytest.fixture
+def tied(chain) -> Chain:
     """The dashboard tests' chain plus 90 records at three equal moments."""
-    chain = _build(session)
     doctor = chain.users["a-doc1"]
     patient = chain.records[0].patient_id
     moments = [
@@ -41,26 +39,10 @@ def _with_ties(session: Session) -> Chain:
             sign_status=SignStatus.UNSIGNED,
             lock_status=LockStatus.OPEN,
         )
-        session.add(record)
+        chain.session.add(record)
         chain.records.append(record)
-    session.commit()
+    chain.session.commit()
     return chain
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def tied(request, tmp_path):
-    url = (
-        request.getfixturevalue("pg_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path / 'keyset.db'}"
-    )
-    engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield _with_ties(session)
-    engine.dispose()
 
 
 def _walk(fetch) -> list[list[int]]:
@@ -72,6 +54,33 @@ def _walk(fetch) -> list[list[int]]:
         if page.next_after is None:
             return pages
         after, number = page.next_after, number + 1
+
+
+def _workbench_pages(chain: Chain, login: str, oldest_first: bool = False):
+    """The workbench's last 30 days for ``login``, as fetch(page number, cursor)."""
+    viewer = chain.viewer(login)
+
+    def fetch(number, after):
+        filters = records.RecordFilter(
+            date_from=TODAY - timedelta(days=29),
+            date_to=TODAY,
+            page=number,
+            page_size=SIZE,
+            oldest_first=oldest_first,
+            after=after,
+        )
+        return records.list_records(
+            session=chain.session, viewer=viewer, filters=filters, zone=ZONE
+        )
+
+    return fetch
+
+
+def _by_offset(fetch, count: int) -> list[list[int]]:
+    """Pages 1 to ``count`` without a cursor (OFFSET)."""
+    return [
+        [row.id for row in fetch(number, None).rows] for number in range(1, count + 1)
+    ]
 
 
 def _in_order(session, conditions, oldest_first=False) -> list[int]:
@@ -87,46 +96,22 @@ def _in_order(session, conditions, oldest_first=False) -> list[int]:
 @pytest.mark.parametrize("oldest_first", [False, True])
 @pytest.mark.parametrize("login", ["a-doc1", "chain"])
 def test_workbench_keyset_pages_equal_offset_pages(tied, login, oldest_first):
-    viewer = tied.viewer(login)
-
-    def fetch(number, after):
-        filters = records.RecordFilter(
-            date_from=TODAY - timedelta(days=29),
-            date_to=TODAY,
-            page=number,
-            page_size=SIZE,
-            oldest_first=oldest_first,
-            after=after,
-        )
-        return records.list_records(
-            session=tied.session, viewer=viewer, filters=filters, zone=ZONE
-        )
-
+    fetch = _workbench_pages(tied, login, oldest_first)
     by_keyset = _walk(fetch)
-    by_offset = [
-        [row.id for row in fetch(number, None).rows]
-        for number in range(1, len(by_keyset) + 1)
-    ]
+    by_offset = _by_offset(fetch, len(by_keyset))
     assert by_keyset == by_offset
     flat = [record_id for page in by_keyset for record_id in page]
     start = datetime.combine(TODAY - timedelta(days=29), time.min, tzinfo=ZONE)
     scope = [MedicalRecord.created_at >= start]
     if login == "a-doc1":
-        scope.append(MedicalRecord.doctor_id == viewer.id)
+        scope.append(MedicalRecord.doctor_id == tied.users[login].id)
     assert flat == _in_order(tied.session, scope, oldest_first)
     assert len(flat) > 90 and fetch(1, None).pages == len(by_keyset)
 
 
 @pytest.mark.parametrize("kind", ["total", "pending", "overdue"])
 def test_drill_down_keyset_pages_equal_offset_pages(tied, kind):
-    w = dashboard.window(
-        session=tied.session,
-        viewer=tied.viewer("chain"),
-        filters=dashboard.MonitorFilter(TODAY - timedelta(days=29), TODAY),
-        now=NOW,
-        zone=ZONE,
-        deadline_hours=DEADLINE_HOURS,
-    )
+    w = window_of(tied)
 
     def fetch(number, after):
         return behind.drill(
@@ -139,11 +124,7 @@ def test_drill_down_keyset_pages_equal_offset_pages(tied, kind):
         )
 
     by_keyset = _walk(fetch)
-    by_offset = [
-        [row.id for row in fetch(number, None).rows]
-        for number in range(1, len(by_keyset) + 1)
-    ]
-    assert by_keyset == by_offset
+    assert by_keyset == _by_offset(fetch, len(by_keyset))
     assert sum(map(len, by_keyset)) == fetch(1, None).total
     assert len(by_keyset) == fetch(1, None).pages > 1
 
@@ -151,20 +132,7 @@ def test_drill_down_keyset_pages_equal_offset_pages(tied, kind):
 def test_a_page_past_the_end_is_the_last_page_whatever_cursor_it_carries(tied):
     """Rows signed since the pager saved its cursors: page 99 with page 2's cursor
     is read as the last page, not as an empty page after that cursor."""
-    viewer = tied.viewer("chain")
-
-    def fetch(number, after):
-        filters = records.RecordFilter(
-            date_from=TODAY - timedelta(days=29),
-            date_to=TODAY,
-            page=number,
-            page_size=SIZE,
-            after=after,
-        )
-        return records.list_records(
-            session=tied.session, viewer=viewer, filters=filters, zone=ZONE
-        )
-
+    fetch = _workbench_pages(tied, "chain")
     first = fetch(1, None)
     last = fetch(first.pages, None)
     clamped = fetch(99, first.next_after)
@@ -182,8 +150,3 @@ def test_a_cursor_that_is_not_one_is_refused(sqlite_chain):
             filters=filters,
             zone=ZONE,
         )
-
-
-@pytest.fixture
-def sqlite_chain(session) -> Chain:
-    return _build(session)
