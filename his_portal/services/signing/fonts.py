@@ -8,11 +8,14 @@ characters (everything below CJK Ext-A, full-width forms and GB 2312's 6 763 han
 
 Now the common font is parsed once per process into a *prototype* (fpdf2's
 ``TTFFont`` with its widths and glyph map, and the fontTools font behind it). Each
-document gets a clone of the prototype (its own width cache and subset map), and
-just before output the clone's font is swapped for a small font holding only the
-glyphs the document used (plus their components): fontTools then subsets a few
-hundred glyphs instead of thousands. A record with a character outside the common
-set (a rare name) still goes through fpdf2's own path with the full font.
+document gets a clone of the prototype (its own width cache and subset map). At
+output, :class:`SmallFontOutput` embeds each clone as a font file of only the glyphs
+its document used (plus their components), built straight from the prototype's
+compiled glyphs with each glyph at the id equal to its character code, so the PDF's
+CIDToGIDMap is ``/Identity``. fpdf2's own path would run fontTools' subsetter over
+that font again and write a 128 KB CIDToGIDMap (≈ 9 ms a record together). A record
+with a character outside the common set (a rare name) still goes through fpdf2's
+own path with the full font.
 
 fpdf2 caches ``SubsetMap.pick`` and ``get_glyph`` in process-wide ``functools.cache``
 tables keyed by the subset map, which keeps every document's fonts alive;
@@ -28,6 +31,7 @@ import tempfile
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 from fontTools import subset, ttLib
@@ -35,7 +39,16 @@ from fontTools.ttLib import newTable
 from fontTools.ttLib.tables._g_l_y_f import Glyph
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
-from fpdf.output import OutputProducer
+from fpdf.output import (
+    CIDSystemInfo,
+    OutputProducer,
+    PDFContentStream,
+    PDFFont,
+    PDFFontStream,
+    _build_cmap_blocks,
+    _tt_font_widths,
+)
+from fpdf.syntax import Name, PDFArray
 
 from his_portal.settings import PROJECT_ROOT
 
@@ -153,8 +166,12 @@ def add_cjk_font(pdf: FPDF, family: str, text: str) -> None:
         pdf.fonts[family].ttfont.recalcBBoxes = False
 
 
-def _with_components(glyf, names: list[str]) -> set[str]:
-    kept, todo = set(), list(names)
+def _parts(glyf, names: list[str]) -> set[str]:
+    """The glyphs that the named glyphs draw as components, recursively."""
+    kept: set[str] = set()
+    todo = [
+        part for name in names for part in glyf.glyphs[name].getComponentNames(glyf)
+    ]
     while todo:
         name = todo.pop()
         if name not in kept:
@@ -163,12 +180,30 @@ def _with_components(glyf, names: list[str]) -> set[str]:
     return kept
 
 
-def _small_font(font: TTFFont) -> ttLib.TTFont:
-    """A font with only the glyphs ``font``'s document used, named as before."""
+def _small_font(font: TTFFont) -> bytes:
+    """The font file of the glyphs ``font``'s document used, each at the glyph id
+    equal to its character code (so the PDF's CIDToGIDMap is /Identity)."""
     source = _prototype.font.ttfont
     glyf, hmtx = source["glyf"], source["hmtx"]
-    used = _with_components(glyf, [".notdef", *font.subset.get_all_glyph_names()])
-    names = sorted(used, key=_prototype.rank.__getitem__)
+    by_code = {code: glyph for glyph, code in font.subset.items() if glyph is not None}
+    by_code.setdefault(0, None)  # .notdef
+    # Unused codes (gaps) show .notdef's outline; they are never drawn.
+    sources = [
+        by_code[code].glyph_name if by_code.get(code) else ".notdef"
+        for code in range(max(by_code) + 1)
+    ]
+    names = [".notdef", *(f"c{code}" for code in range(1, len(sources)))]
+    # Composites draw their parts by name: the parts follow under their own.
+    parts = sorted(_parts(glyf, sources), key=_prototype.rank.__getitem__)
+    names += parts
+    sources += parts
+    glyphs = {
+        name: _glyph_copy(glyf.glyphs[source])
+        for name, source in zip(names, sources, strict=True)
+    }
+    metrics = {
+        name: hmtx.metrics[source] for name, source in zip(names, sources, strict=True)
+    }
     small = ttLib.TTFont(recalcBBoxes=False, recalcTimestamp=False)
     small.setGlyphOrder(names)
     for tag in _COPIED_TABLES:
@@ -180,34 +215,103 @@ def _small_font(font: TTFFont) -> ttLib.TTFont:
     post.formatType = 3.0
     small_glyf = small["glyf"] = newTable("glyf")
     small_glyf.glyphOrder = names
-    small_glyf.glyphs = {name: _glyph_copy(glyf.glyphs[name]) for name in names}
+    small_glyf.glyphs = glyphs
     small["loca"] = newTable("loca")
-    small_hmtx = small["hmtx"] = newTable("hmtx")
-    small_hmtx.metrics = {name: hmtx.metrics[name] for name in names}
+    small["hmtx"] = newTable("hmtx")
+    small["hmtx"].metrics = metrics
     cmap = small["cmap"] = newTable("cmap")
     cmap.tableVersion = 0
     table = ttLib.getTableModule("cmap").cmap_classes[4](4)
     table.platformID, table.platEncID, table.language = 3, 1, 0
     table.cmap = {
-        glyph.unicode[0]: glyph.glyph_name
-        for glyph, _ in font.subset.items()
+        glyph.unicode[0]: names[code]
+        for code, glyph in by_code.items()
         if glyph is not None and glyph.unicode and glyph.unicode[0] < 0x10000
     }
     cmap.tables = [table]
-    return small
+    data = BytesIO()
+    small.save(data)
+    return data.getvalue()
 
 
 class SmallFontOutput(OutputProducer):
-    """fpdf2's PDF writer, giving every cloned font the small font of the glyphs its
-    document used first (pass as ``output(output_producer_class=...)``: by then the
-    footers and the page count are written, so every glyph is known)."""
+    """fpdf2's PDF writer, embedding every cloned font as the small font of the
+    glyphs its document used (pass as ``output(output_producer_class=...)``: by then
+    the footers and the page count are written, so every glyph is known). fpdf2's
+    own path would subset that font again and write a 128 KB CIDToGIDMap."""
 
-    def bufferize(self) -> bytearray:
-        for font in self.fpdf.fonts.values():
-            if isinstance(font, TTFFont) and font.ttfont is _prototype.font.ttfont:
-                with _lock:  # the prototype's tables are read by several threads
-                    font.ttfont = _small_font(font)
-        return super().bufferize()
+    def _add_fonts(self, *resources) -> dict[int, PDFFont]:
+        registry = self.fpdf.fonts  # fpdf2 embeds what is in here: hide ours
+        every = dict(registry)
+        ours = [font for font in every.values() if _is_clone(font)]
+        for key in [key for key, font in every.items() if font in ours]:
+            del registry[key]
+        try:
+            objects = super()._add_fonts(*resources)
+        finally:
+            registry.clear()
+            registry.update(every)
+        for font in ours:
+            objects[font.i] = self._add_small_font(font)
+        return objects
+
+    def _add_small_font(self, font: TTFFont) -> PDFFont:
+        with _lock:  # the prototype's tables are read by several threads
+            data = _small_font(font)
+        name = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        widths = _tt_font_widths(font)
+        cid_font = PDFFont(
+            subtype="CIDFontType2",
+            base_font=name,
+            d_w=font.desc.missing_width,
+            w=widths,
+        )
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+        to_unicode = PDFContentStream(
+            _to_unicode(font).encode("latin-1"), compress=True
+        )
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = copy.copy(font.desc)  # the prototype's, shared by documents
+        descriptor.font_name = Name(name)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        cid_font.c_i_d_to_g_i_d_map = Name("Identity")
+        font_file = PDFFontStream(contents=data)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file
+        return composite
+
+
+def _is_clone(font) -> bool:
+    return isinstance(font, TTFFont) and font.ttfont is _prototype.font.ttfont
+
+
+def _utf16_hex(codepoints: tuple[int, ...]) -> str:
+    return "".join(map(chr, codepoints)).encode("utf-16-be").hex().upper()
+
+
+def _to_unicode(font: TTFFont) -> str:
+    """The ToUnicode CMap: which text each character code stands for."""
+    entries = [
+        f"<{code:04X}> <{_utf16_hex(glyph.unicode)}>\n"
+        for glyph, code in font.subset.items()
+        if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode
+    ]
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        f"{_build_cmap_blocks(entries, 'bfchar')}"
+        "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+    )
 
 
 def release() -> None:

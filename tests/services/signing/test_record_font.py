@@ -5,6 +5,7 @@ builds up in the process across documents."""
 from __future__ import annotations
 
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,3 +70,30 @@ def test_rendering_leaves_the_prototype_and_fpdf_caches_as_they_were() -> None:
     assert len(prototype.font.ttfont["glyf"].glyphs) == glyphs
     assert dict(prototype.font.cw) == widths
     assert SubsetMap.pick.cache_info().currsize == 0  # documents not kept alive
+
+
+def test_each_character_code_is_its_glyph_id_with_the_characters_outline() -> None:
+    text = "½É牙痛"  # Latin and hanzi drawn from components in this font
+    pdf = render(sections=[("主诉", text)])
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    (font_ref,) = page["/Resources"]["/Font"].values()
+    font_dict = font_ref.get_object()
+    cid_font = font_dict["/DescendantFonts"][0].get_object()
+    assert cid_font["/CIDToGIDMap"] == "/Identity"
+    embedded = embedded_font(pdf)
+    to_unicode = font_dict["/ToUnicode"].get_object().get_data().decode()
+    codes = {
+        chr(int(char, 16)): int(code, 16)
+        for code, char in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]{4})>", to_unicode)
+    }
+    prototype = fonts._prototype.font.ttfont
+    source_glyf, glyf = prototype["glyf"], embedded["glyf"]
+    order = embedded.getGlyphOrder()
+    for char in text:
+        mine = glyf[order[codes[char]]]
+        theirs = source_glyf[prototype.getBestCmap()[ord(char)]]
+        assert mine.getCoordinates(glyf)[0] == theirs.getCoordinates(source_glyf)[0]
+        assert (
+            embedded["hmtx"][order[codes[char]]]
+            == prototype["hmtx"][prototype.getBestCmap()[ord(char)]]
+        )
