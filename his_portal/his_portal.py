@@ -51,86 +51,57 @@ app = rx.App(
 app.register_lifespan_task(maintenance.run_forever)
 app.register_lifespan_task(supervisor.run_forever)
 app.register_lifespan_task(warm_up_fonts)
+
+
+def add_page(component, route: str, name: str, *on_load) -> None:
+    """One page: its title says ``name`` and the product; ``on_load`` in order."""
+    app.add_page(
+        component, route=route, title=f"{name} · 牙医云 HIS", on_load=list(on_load)
+    )
+
+
 app.add_page(index, route=routes.INDEX, title="牙医云 HIS", on_load=AuthState.go_home)
-app.add_page(
-    login_page,
-    route=routes.LOGIN,
-    title="登录 · 牙医云 HIS",
-    on_load=LoginState.on_load,
-)
-app.add_page(
+add_page(login_page, routes.LOGIN, "登录", LoginState.on_load)
+add_page(
     workbench_page,
-    route=routes.WORKBENCH,
-    title="医生工作 · 牙医云 HIS",
-    on_load=[AuthState.guard, WorkbenchState.on_load, SignFlowState.follow_batch],
+    routes.WORKBENCH,
+    "医生工作",
+    AuthState.guard,
+    WorkbenchState.on_load,
+    SignFlowState.follow_batch,
 )
-app.add_page(
-    manage_page,
-    route=routes.MANAGE,
-    title="管理中心 · 牙医云 HIS",
-    on_load=[AuthState.guard, MonitorState.on_load],
-)
-app.add_page(
+add_page(manage_page, routes.MANAGE, "管理中心", AuthState.guard, MonitorState.on_load)
+add_page(
     admin_page,
-    route=routes.ADMIN,
-    title="系统管理 · 牙医云 HIS",
-    on_load=[AuthState.guard, AdminState.on_load, IntegrityState.on_load],
+    routes.ADMIN,
+    "系统管理",
+    AuthState.guard,
+    AdminState.on_load,
+    IntegrityState.on_load,
 )
-app.add_page(
-    audit_page,
-    route=routes.AUDIT,
-    title="审计日志 · 牙医云 HIS",
-    on_load=[AuthState.guard, AuditState.on_load],
-)
-app.add_page(
-    set_password_page,
-    route=routes.SET_PASSWORD,
-    title="设置新密码 · 牙医云 HIS",
-    on_load=SetPasswordState.on_load,
-)
-app.add_page(
+add_page(audit_page, routes.AUDIT, "审计日志", AuthState.guard, AuditState.on_load)
+add_page(set_password_page, routes.SET_PASSWORD, "设置新密码", SetPasswordState.on_load)
+add_page(
     profile_page,
-    route=routes.PROFILE,
-    title="个人中心 · 牙医云 HIS",
-    on_load=[
-        AuthState.guard,
-        ProfileTabState.open_from_url,
-        ProfileState.on_load,
-        SealState.on_load,
-        NotificationState.on_load,
-    ],
+    routes.PROFILE,
+    "个人中心",
+    AuthState.guard,
+    ProfileTabState.open_from_url,
+    ProfileState.on_load,
+    SealState.on_load,
+    NotificationState.on_load,
 )
-app.add_page(
-    search_page,
-    route=routes.SEARCH,
-    title="患者查询 · 牙医云 HIS",
-    on_load=[AuthState.guard, SearchState.on_load],
-)
+add_page(search_page, routes.SEARCH, "患者查询", AuthState.guard, SearchState.on_load)
 if get_settings().demo_mode:
     # Demo pages and their states exist only in demo mode.
     from his_portal.pages.dev_sms import DevSmsState, dev_sms_page
 
-    app.add_page(
-        dev_sms_page,
-        route=routes.DEV_SMS,
-        title="演示短信发件箱 · 牙医云 HIS",
-        on_load=DevSmsState.on_load,
-    )
-app.add_page(
-    confirm_page,
-    route=routes.CONFIRM,
-    title="病历签署确认 · 牙医云 HIS",
-    on_load=ConfirmState.on_load,
-)
-app.add_page(
-    verify_page,
-    route=routes.VERIFY,
-    title="签名验证 · 牙医云 HIS",
-    on_load=VerifyState.on_load,
-)
-app.add_page(
+    add_page(dev_sms_page, routes.DEV_SMS, "演示短信发件箱", DevSmsState.on_load)
+add_page(confirm_page, routes.CONFIRM, "病历签署确认", ConfirmState.on_load)
+add_page(verify_page, routes.VERIFY, "签名验证", VerifyState.on_load)
+add_page(
     verify_record_page,
-    route=routes.VERIFY_RECORD,
-    title="病历签名状态 · 牙医云 HIS",
-    on_load=VerifyRecordState.on_load,
+    routes.VERIFY_RECORD,
+    "病历签名状态",
+    VerifyRecordState.on_load,
 )
