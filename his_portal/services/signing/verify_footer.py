@@ -55,22 +55,37 @@ def qr_modules(text: str) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(row) for row in code.get_matrix())
 
 
-def _draw_qr(pdf: FPDF, text: str, x: float, y: float) -> None:
-    modules = qr_modules(text)
-    step = QR_SIZE / len(modules)
-    pdf.set_fill_color(0, 0, 0)
+def _qr_operators(modules: tuple[tuple[bool, ...], ...], overlap: float) -> str:
+    """The code as PDF path operators in its own unit square (one rectangle per run
+    of dark modules, rows from the top)."""
+    size, height = len(modules), f"{1 + overlap:.3f}"
+    runs = []
     for row_index, row in enumerate(modules):
-        top = y + row_index * step
         column = 0
-        while column < len(row):
+        while column < size:
             if not row[column]:
                 column += 1
                 continue
             start = column
-            while column < len(row) and row[column]:
+            while column < size and row[column]:
                 column += 1
-            width = (column - start) * step
-            pdf.rect(x + start * step, top, width, step + _OVERLAP, style="F")
+            top = size - row_index - 1
+            runs.append(f"{start} {top} {column - start} {height} re")
+    return "\n".join(runs)
+
+
+def _draw_qr(pdf: FPDF, text: str, x: float, y: float) -> None:
+    """One path for the whole code, scaled into place: fpdf2's ``rect`` per run of
+    modules cost more than the rest of the footer (≈ 200 calls a page)."""
+    modules = qr_modules(text)
+    scale = QR_SIZE / len(modules) * pdf.k  # points per module
+    overlap = _OVERLAP * pdf.k / scale  # in modules
+    bottom = (pdf.h - y - QR_SIZE) * pdf.k
+    pdf.set_fill_color(0, 0, 0)
+    pdf._out(  # fpdf2's way to write raw page content
+        f"q {scale:.4f} 0 0 {scale:.4f} {x * pdf.k:.2f} {bottom:.2f} cm\n"
+        f"{_qr_operators(modules, overlap)}\nf Q"
+    )
 
 
 def draw_footer(
@@ -103,6 +118,9 @@ def draw_footer(
     pdf.set_text_color(*_GREY)
     pdf.set_xy(margin, qr_y + (QR_SIZE - _LINE * len(texts)) / 2)
     for text in texts:
-        pdf.multi_cell(width, _LINE, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        # A line that fits is a plain cell (fpdf2's line breaker costs more).
+        fits = pdf.get_string_width(text) + 2 * pdf.c_margin <= width
+        write = pdf.cell if fits else pdf.multi_cell
+        write(width, _LINE, text, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.set_x(margin)
     pdf.set_text_color(0, 0, 0)
