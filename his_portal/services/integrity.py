@@ -1,14 +1,13 @@
 """The integrity check: every stored signed PDF and the audit chain, again.
 
-For each ``SignedDocument`` (superseded versions included): the file is present
-under the private data dir, its SHA-256 is the one recorded at signing, and
-pyHanko validates its signature offline against the clinic CA only (intact,
-valid, trusted, a trusted timestamp, the whole file covered), now or, failing
-that, as of its trusted timestamp's time (a certificate that expired or was
-revoked since does not make an earlier signature invalid). Then
-:func:`~.audit.verify_chain` checks the audit log. One ``IntegrityReport`` row
-holds the result; any failure notifies every active administrator
-(``Kind.INTEGRITY``).
+For each ``SignedDocument`` (superseded versions included),
+:func:`~.integrity_documents.check_document`: the file is present under the
+private data dir, its SHA-256 is the one recorded at signing, its PAdES level,
+and its signature validated offline against the clinic CA only (a B-LTA file by
+the archive's long-term validation too). Then :func:`~.audit.verify_chain` checks
+the audit log. One ``IntegrityReport`` row holds the result: the failures, how
+many files are at each PAdES level and which are below B-LTA; any failure
+notifies every active administrator (``Kind.INTEGRITY``).
 
 Documents are read one at a time (the rows ``_YIELD_PER`` at a time, each file
 hashed in chunks before it is read whole for pyHanko), so memory does not grow
@@ -19,10 +18,10 @@ whose worker died stops counting then).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
@@ -32,23 +31,22 @@ from his_portal.errors import AccessDenied, HisError
 from his_portal.models import IntegrityReport, Role, SignedDocument, utcnow
 from his_portal.services.audit import AuditError, verify_chain
 from his_portal.services.auth import CurrentUser
+from his_portal.services.integrity_documents import check_document
 from his_portal.services.notifications import Kind, notify_admins
 from his_portal.services.pki.certificates import ca_certificate_pem
-from his_portal.services.signing.validation import (
-    ValidationError,
-    validate_with_pyhanko,
-)
+from his_portal.services.signing.pades_level import LABELS, PadesLevel
 
 __all__ = [
     "INTERVAL",
     "JOB_NAME",
     "STALE_AFTER",
     "DocumentFailure",
+    "DocumentLevel",
     "IntegrityBusy",
     "IntegrityResult",
     "ReportView",
-    "check_document",
     "latest_report",
+    "level_label",
     "run_check",
     "run_for",
 ]
@@ -56,10 +54,9 @@ __all__ = [
 JOB_NAME = "integrity-check"
 INTERVAL = timedelta(days=1)
 STALE_AFTER = timedelta(hours=6)
-#: Failures kept in the report's detail (all are counted).
+#: Failures (and files below B-LTA) kept in the report's detail (all are counted).
 KEEP_FAILURES = 200
 _YIELD_PER = 200
-_CHUNK = 1 << 20
 
 
 class IntegrityBusy(HisError):
@@ -74,6 +71,17 @@ class DocumentFailure:
     record_id: int
     version: int
     reason: str
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentLevel:
+    """One signed PDF that passed below PAdES B-LTA (e.g. B-T from an external TSA)."""
+
+    document_id: int
+    record_id: int
+    version: int
+    level: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,9 @@ class IntegrityResult:
     #: The whole run, and the signed PDFs alone (the rest is the audit chain).
     seconds: float
     documents_seconds: float = 0.0
+    levels: dict[str, int] = field(default_factory=dict)
+    """How many files are at each PAdES level ("" : unreadable)."""
+    below_lta: tuple[DocumentLevel, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -114,57 +125,9 @@ class ReportView:
     ms_per_document: float
     failures: list[str]
     running: bool
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_document(
-    *, file_name: str, sha256: str, base: Path, ca_pem: bytes
-) -> str | None:
-    """Why one stored signed PDF fails, or None when it passes.
-
-    Args:
-        file_name: ``SignedDocument.file_name``, relative to ``base``.
-        sha256: The hash recorded at signing.
-        base: The signed-PDF directory (``$HIS_DATA_DIR/signed``).
-        ca_pem: The clinic CA, the only trust root.
-    """
-    path = (base / file_name).resolve()
-    if not path.is_relative_to(base.resolve()):
-        return "文件路径不在签名文件目录内"
-    if not path.is_file():
-        return "文件缺失"
-    if _sha256(path) != sha256:
-        return "文件内容与签署时的SHA-256不符"
-    pdf = path.read_bytes()
-    try:
-        report = validate_with_pyhanko(pdf, trust_roots_pem=[ca_pem])
-        if not report.ok and report.timestamp_valid and report.timestamp_time:
-            # Valid as of its trusted timestamp (the certificate may have expired
-            # or been revoked since: the signature was made while it was valid).
-            report = validate_with_pyhanko(
-                pdf, trust_roots_pem=[ca_pem], moment=report.timestamp_time
-            )
-    except ValidationError as exc:
-        return f"签名无法校验：{exc.message}"
-    problems = [
-        text
-        for ok, text in (
-            (report.intact, "签名后内容被改动"),
-            (report.valid, "签名值无效"),
-            (report.trusted, "签名证书不受本院CA信任"),
-            (report.timestamp_valid, "时间戳无效"),
-            (report.covers_whole_file or report.archived, "签名后追加了内容"),
-        )
-        if not ok
-    ]
-    return "；".join(problems) or None
+    levels: list[str] = field(default_factory=list)
+    """E.g. "PAdES B-LTA（长期验证，含文档时间戳）：110 份"."""
+    below_lta: list[str] = field(default_factory=list)
 
 
 def _claim(session: Session, now: datetime) -> IntegrityReport:
@@ -183,9 +146,16 @@ def _claim(session: Session, now: datetime) -> IntegrityReport:
     return report
 
 
-def _check_documents(
-    session: Session, base: Path, ca_pem: bytes
-) -> tuple[int, int, list[DocumentFailure]]:
+@dataclass
+class _Tally:
+    checked: int = 0
+    failed: int = 0
+    failures: list[DocumentFailure] = field(default_factory=list)
+    levels: Counter = field(default_factory=Counter)
+    below_lta: list[DocumentLevel] = field(default_factory=list)
+
+
+def _check_documents(session: Session, base: Path, ca_pem: bytes) -> _Tally:
     columns = select(
         SignedDocument.id,
         SignedDocument.record_id,
@@ -193,24 +163,27 @@ def _check_documents(
         SignedDocument.file_name,
         SignedDocument.sha256,
     ).order_by(col(SignedDocument.id))
-    checked = failed = 0
-    failures: list[DocumentFailure] = []
+    tally = _Tally()
     for doc_id, record_id, version, file_name, sha256 in session.exec(
         columns.execution_options(yield_per=_YIELD_PER)
     ):
-        checked += 1
-        reason = check_document(
-            file_name=file_name,
-            sha256=sha256,
-            base=base,
-            ca_pem=ca_pem,
+        tally.checked += 1
+        found = check_document(
+            file_name=file_name, sha256=sha256, base=base, ca_pem=ca_pem
         )
-        if reason is None:
+        tally.levels[found.level] += 1
+        if found.reason is None:
+            if found.level != PadesLevel.B_LTA and len(tally.below_lta) < KEEP_FAILURES:
+                tally.below_lta.append(
+                    DocumentLevel(doc_id, record_id, version, found.level)
+                )
             continue
-        failed += 1
-        if len(failures) < KEEP_FAILURES:
-            failures.append(DocumentFailure(doc_id, record_id, version, reason))
-    return checked, failed, failures
+        tally.failed += 1
+        if len(tally.failures) < KEEP_FAILURES:
+            tally.failures.append(
+                DocumentFailure(doc_id, record_id, version, found.reason, found.level)
+            )
+    return tally
 
 
 def _check_chain(
@@ -272,9 +245,7 @@ def run_check(
     report = _claim(session, now or utcnow())
     try:
         ca_pem = ca_certificate_pem(session=session)
-        checked, failed, failures = _check_documents(
-            session, data_dir / "signed", ca_pem
-        )
+        tally = _check_documents(session, data_dir / "signed", ca_pem)
         documents_seconds = time.perf_counter() - started
         audit_ok, chain = _check_chain(session, zone, system_trust)
     except Exception:
@@ -287,20 +258,24 @@ def run_check(
     seconds = time.perf_counter() - started
     result = IntegrityResult(
         report_id=report.id,
-        checked=checked,
-        failed=failed,
-        failures=tuple(failures),
+        checked=tally.checked,
+        failed=tally.failed,
+        failures=tuple(tally.failures),
         audit_ok=audit_ok,
         audit_message=chain.get("message", ""),
         seconds=seconds,
         documents_seconds=documents_seconds,
+        levels=dict(tally.levels),
+        below_lta=tuple(tally.below_lta),
     )
     report.finished_at = utcnow()
-    report.documents_checked, report.documents_failed = checked, failed
+    report.documents_checked, report.documents_failed = tally.checked, tally.failed
     report.audit_ok = audit_ok
     report.detail = json.dumps(
         {
-            "failures": [f.__dict__ for f in failures],
+            "failures": [f.__dict__ for f in tally.failures],
+            "levels": result.levels,
+            "below_lta": [d.__dict__ for d in tally.below_lta],
             "audit": chain,
             "seconds": round(seconds, 3),
             "documents_seconds": round(documents_seconds, 3),
@@ -336,10 +311,34 @@ def run_for(
     )
 
 
+def level_label(level: str) -> str:
+    """A level as the report shows it ("" : the file could not be read)."""
+    return LABELS[PadesLevel(level)] if level else "无法读取签名"
+
+
 def _failure_lines(detail: dict) -> list[str]:
     return [
-        f"病历 {f['record_id']} 第{f['version']}版：{f['reason']}"
+        f"病历 {f['record_id']} 第{f['version']}版"
+        + (f"（PAdES {f['level']}）" if f.get("level") else "")
+        + f"：{f['reason']}"
         for f in detail.get("failures", [])
+    ]
+
+
+def _level_lines(detail: dict) -> list[str]:
+    levels = detail.get("levels", {})
+    order = [*(level.value for level in reversed(PadesLevel)), ""]
+    return [
+        f"{level_label(level)}：{levels[level]} 份"
+        for level in order
+        if level in levels
+    ]
+
+
+def _below_lta_lines(detail: dict) -> list[str]:
+    return [
+        f"病历 {d['record_id']} 第{d['version']}版：{level_label(d['level'])}"
+        for d in detail.get("below_lta", [])
     ]
 
 
@@ -379,4 +378,6 @@ def latest_report(
         ms_per_document=float(detail.get("ms_per_document", 0.0)),
         failures=_failure_lines(detail),
         running=running,
+        levels=_level_lines(detail),
+        below_lta=_below_lta_lines(detail),
     )

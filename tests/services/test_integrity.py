@@ -3,6 +3,7 @@ audit chain are reported, stored, and sent to the administrators."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 
@@ -20,12 +21,18 @@ from his_portal.models import (
     User,
 )
 from his_portal.services import integrity
+from his_portal.services.signing.ltv import ValidationMaterial, add_long_term_validation
 from tests.conftest import NOW, ZONE, user_by_login
+from tests.services.signing.test_ltv import signed_revision
 from tests.services.signing.test_record_signing import (  # noqa: F401 (fixture)
     DOCTOR,
+    T,
+    kit,
     ready,
     sign,
 )
+
+B_LTA = "PAdES B-LTA（长期验证，含文档时间戳）"
 
 
 def run(session, tmp_path, now=None):
@@ -75,6 +82,62 @@ def test_good_files_and_an_intact_chain_pass(signed, tmp_path):
         True,
         False,
     )
+    assert result.levels == {"B-LTA": 3} and result.below_lta == ()
+    assert view.levels == [f"{B_LTA}：3 份"] and view.below_lta == []
+
+
+def replace_file(session, tmp_path, doc: SignedDocument, pdf: bytes) -> None:
+    """The stored file becomes ``pdf``, its recorded hash too (only the signature
+    check can tell)."""
+    (tmp_path / "signed" / doc.file_name).write_bytes(pdf)
+    doc.sha256 = hashlib.sha256(pdf).hexdigest()
+    session.add(doc)
+    session.commit()
+
+
+def test_each_files_level_is_reported_and_a_b_t_file_passes(signed, tmp_path):
+    doc = documents(signed)[0]
+    pdf = (tmp_path / "signed" / doc.file_name).read_bytes()
+    replace_file(signed, tmp_path, doc, signed_revision(pdf))
+    result = run(signed, tmp_path)
+    assert result.ok and result.levels == {"B-LTA": 2, "B-T": 1}
+    assert [(d.document_id, d.level) for d in result.below_lta] == [(doc.id, "B-T")]
+    view = integrity.latest_report(
+        session=signed, viewer=user_by_login(signed, "sh-admin@8112"), zone=ZONE
+    )
+    assert view.levels == [f"{B_LTA}：2 份", "PAdES B-T（含可信签名时间戳）：1 份"]
+    assert view.below_lta == [
+        f"病历 {doc.record_id} 第1版：PAdES B-T（含可信签名时间戳）"
+    ]
+
+
+def test_a_b_lta_claim_must_pass_long_term_validation(signed, tmp_path):
+    """A DSS with the signer's OCSP response but nothing for the TSA's certificate,
+    then a document timestamp: B-LTA in structure, and pyHanko's plain validation
+    (soft-fail) passes it; offline long-term validation cannot, and says so."""
+    doc = documents(signed)[0]
+    pdf = signed_revision((tmp_path / "signed" / doc.file_name).read_bytes())
+    signer = kit(signed)
+    thin = add_long_term_validation(
+        pdf,
+        material=ValidationMaterial(
+            certificates=[signer.cert_pem, *signer.chain_pems, *signer.tsa_chain_pems],
+            ocsp_responses=[signer.signer_ocsp(signed, T)],
+        ),
+        tsa=signer.tsa,
+    )
+    replace_file(signed, tmp_path, doc, thin)
+    result = run(signed, tmp_path)
+    [failure] = result.failures
+    assert failure.document_id == doc.id and failure.level == "B-LTA"
+    assert failure.reason.startswith("长期验证（B-LTA）未通过：INDETERMINATE")
+    assert result.levels == {"B-LTA": 3}
+    view = integrity.latest_report(
+        session=signed, viewer=user_by_login(signed, "sh-admin@8112"), zone=ZONE
+    )
+    assert view.failures == [
+        f"病历 {doc.record_id} 第1版（PAdES B-LTA）：{failure.reason}"
+    ]
 
 
 def test_missing_file_changed_byte_and_broken_chain_are_reported(signed, tmp_path):
@@ -119,8 +182,6 @@ def test_a_changed_byte_whose_hash_was_updated_fails_the_signature(signed, tmp_p
     position = pdf.index(b"/MediaBox")
     pdf[position + 1] ^= 0x01
     path.write_bytes(bytes(pdf))
-    import hashlib
-
     doc.sha256 = hashlib.sha256(bytes(pdf)).hexdigest()
     signed.add(doc)
     signed.commit()
