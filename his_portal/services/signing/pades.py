@@ -3,7 +3,7 @@
 This is the only module that builds endesive's option dict. What a signed record
 carries:
 
-* an invisible signature field whose ``/Contents`` is a CAdES detached CMS
+* a signature field whose ``/Contents`` is a CAdES detached CMS
   (``/SubFilter /ETSI.CAdES.detached``): SHA-256, RSA PKCS#1 v1.5, signed
   attributes content-type, message-digest and ESS signing-certificate-v2, and the
   signer's certificate plus the clinic CA in ``certificates`` (PAdES B-B);
@@ -11,7 +11,11 @@ carries:
   attribute signature-time-stamp-token (PAdES B-T);
 * ``/M`` (signing time as claimed by the server), ``/Reason``, ``/Location``,
   ``/ContactInfo`` and ``/Name`` as PDF text strings (UTF-16 when not Latin), so
-  Chinese values are fine.
+  Chinese values are fine;
+* a visible widget: the seal :mod:`.record_pdf` draws on the signer line (the last
+  page) is the field's ``/Rect`` and, by reference, its appearance, so a click on
+  the seal opens the viewer's signature panel; the page content is not touched
+  (see :mod:`._endesive`).
 
 The timestamp is added *after* endesive has signed: endesive can only fetch one
 from an HTTP URL with its own client, while we want the clinic TSA in-process.
@@ -88,6 +92,10 @@ class SigningOptions:
     """Bytes reserved for the CMS (endesive's ``aligned``). A signature with two
     certificates plus a token with two more takes about 5 KB; the rest is room for
     longer chains from an external TSA."""
+    seal_page: int | None = -1
+    """The page (index; -1: the last, the record's signer line) whose one image,
+    the seal, the signature's widget covers and shows as its appearance. None, or
+    a page without exactly one image: an invisible signature field."""
 
 
 def pdf_date(moment: dt.datetime) -> str:
@@ -151,9 +159,14 @@ def sign_pdf(
     udct["attrs"] = _cades_attributes(cert.public_bytes(serialization.Encoding.DER))
     try:
         update = _endesive.sign_incremental(
-            pdf=pdf, udct=udct, key=key, cert=cert, othercerts=chain
+            pdf=pdf,
+            udct=udct,
+            key=key,
+            cert=cert,
+            othercerts=chain,
+            seal_page=options.seal_page,
         )
-    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise SigningError(f"PDF签署失败：{exc}") from exc
     signed = pdf + update
     source: TimestampSource | None = tsa
