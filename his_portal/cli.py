@@ -236,12 +236,22 @@ def integrity_check() -> int:
     for failure in result.failures:
         print(
             f"record {failure.record_id} version {failure.version} "
-            f"(document {failure.document_id}): {failure.reason}"
+            f"(document {failure.document_id}, PAdES {failure.level or '?'}): "
+            f"{failure.reason}"
+        )
+    for below in result.below_lta:
+        print(
+            f"record {below.record_id} version {below.version} "
+            f"(document {below.document_id}): PAdES {below.level}, not B-LTA"
         )
     if result.failed > len(result.failures):
         print(f"... and {result.failed - len(result.failures)} more failed documents")
     if not result.audit_ok:
         print(f"audit log: {result.audit_message}")
+    levels = ", ".join(
+        f"{level or 'unreadable'}: {count}" for level, count in result.levels.items()
+    )
+    print(f"PAdES levels: {levels or 'no signed PDFs'}")
     chain = "intact" if result.audit_ok else "BROKEN"
     print(
         f"Checked {result.checked} signed PDFs in {result.seconds:.1f} s "
