@@ -41,6 +41,8 @@ class IntegrityState(AuthState):
     audit_message: str = ""
     ms_per_document: str = ""
     failures: list[str] = []
+    levels: list[str] = []
+    below_lta: list[str] = []
     running: bool = False
 
     @rx.event
@@ -98,6 +100,7 @@ class IntegrityState(AuthState):
         self.audit_ok, self.audit_message = view.audit_ok, view.audit_message
         self.ms_per_document = f"{view.ms_per_document:.0f}"
         self.failures = view.failures[:20]
+        self.levels, self.below_lta = view.levels, view.below_lta[:20]
 
 
 def _figure(label: str, value) -> rx.Component:
@@ -105,6 +108,19 @@ def _figure(label: str, value) -> rx.Component:
         rx.text(label, size="1", color_scheme="gray"),
         rx.text(value, size="4", weight="bold"),
         spacing="0",
+    )
+
+
+def _lines(title: str, lines) -> rx.Component:
+    """A titled list, shown only when it has lines."""
+    return rx.cond(
+        lines.length() > 0,
+        rx.vstack(
+            rx.text(title, size="2", weight="bold"),
+            rx.el.ul(rx.foreach(lines, lambda line: rx.el.li(line)), aria_label=title),
+            spacing="1",
+            width="100%",
+        ),
     )
 
 
@@ -133,6 +149,8 @@ def integrity_panel() -> rx.Component:
                 class_name="integrity-failures",
             ),
         ),
+        _lines("签名级别（PAdES）", IntegrityState.levels),
+        _lines("未达到长期验证（B-LTA）的签名文件", IntegrityState.below_lta),
         spacing="2",
         width="100%",
     )
@@ -151,7 +169,8 @@ def integrity_panel() -> rx.Component:
                 align="center",
             ),
             rx.text(
-                "每日自动重新校验所有已签名PDF（文件、SHA-256、签名与时间戳）和审计日志链。",
+                "每日自动重新校验所有已签名PDF（文件、SHA-256、签名与时间戳、"
+                "PAdES签名级别与长期验证）和审计日志链。",
                 size="2",
                 color_scheme="gray",
             ),
