@@ -89,6 +89,37 @@ def _web_url(raw: str, name: str) -> str:
     return raw
 
 
+#: Digests an ageing-algorithm list may name (asn1crypto's spellings).
+AGEING_DIGESTS = (
+    "md5",
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "sha3_256",
+    "sha3_384",
+    "sha3_512",
+)
+
+
+def _ageing(raw: str, name: str) -> tuple[str, ...]:
+    """Digest names and ``rsa<BITS`` entries, comma-separated (``SHA-1`` is read
+    as ``sha1``)."""
+    entries = []
+    for item in raw.split(","):
+        entry = item.strip().lower().replace("sha-", "sha").replace("sha3-", "sha3_")
+        bits = entry.removeprefix("rsa<")
+        if entry in AGEING_DIGESTS or (bits != entry and bits.isdigit()):
+            entries.append(entry)
+        elif entry:
+            raise SettingsError(
+                f"{name} entries must be digests ({', '.join(AGEING_DIGESTS)}) "
+                f"or rsa<BITS, not {item.strip()!r}"
+            )
+    return tuple(entries)
+
+
 def _policies(env: dict[str, str]) -> tuple[str, str]:
     doctor = _oid(
         env.get("HIS_CERT_POLICY_OID") or DOCTOR_POLICY_OID, "HIS_CERT_POLICY_OID"
@@ -143,6 +174,12 @@ class Settings:
         cert_policy_oid: The certificate policy of doctors' signing certificates.
         tsa_policy_oid: The TSA's policy (its certificate and RFC 3161 tokens).
         cps_url: The certification practice statement named in certificates.
+        archive_renew_days: Archive renewal re-timestamps a signed PDF when its
+            newest document timestamp's TSA certificate expires within this many
+            days.
+        archive_ageing_algorithms: Archive renewal also re-timestamps it when
+            that timestamp uses one of these digests, or an RSA key shorter than
+            an ``rsa<BITS`` entry (adding ``sha256`` here retires SHA-256).
     """
 
     data_dir: Path
@@ -174,6 +211,8 @@ class Settings:
     cert_policy_oid: str = DOCTOR_POLICY_OID
     tsa_policy_oid: str = TSA_POLICY_OID
     cps_url: str = "http://localhost:3000/pki/cps"
+    archive_renew_days: int = 365
+    archive_ageing_algorithms: tuple[str, ...] = ("sha1", "rsa<2048")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -256,6 +295,13 @@ class Settings:
             tsa_policy_oid=tsa_policy_oid,
             cps_url=_web_url(
                 env.get("HIS_CPS_URL") or public_url + "/pki/cps", "HIS_CPS_URL"
+            ),
+            archive_renew_days=_positive_int(
+                env.get("HIS_ARCHIVE_RENEW_DAYS", "365"), "HIS_ARCHIVE_RENEW_DAYS"
+            ),
+            archive_ageing_algorithms=_ageing(
+                env.get("HIS_ARCHIVE_AGEING_ALGORITHMS", "sha1,rsa<2048"),
+                "HIS_ARCHIVE_AGEING_ALGORITHMS",
             ),
         )
 
