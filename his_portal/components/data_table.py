@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import reflex as rx
 
@@ -13,8 +14,8 @@ Cell = rx.Component | rx.Var | str | int
 def data_table(
     caption: str,
     columns: Sequence[str | rx.Component],
-    rows: rx.Var[list],
-    cells: Callable[[rx.Var], Sequence[Cell]],
+    rows: rx.Var[list] | Sequence,
+    cells: Callable[[Any], Sequence[Cell]],
     *,
     row_header: int = 0,
     **props,
@@ -24,7 +25,7 @@ def data_table(
     Args:
         caption: What the table lists (read by screen readers, not shown).
         columns: Header texts; a component is taken as a ready header cell.
-        rows: The items.
+        rows: The items: a state var, or a fixed list laid out at build time.
         cells: An item's cell contents, in column order.
         row_header: The index of the cell that names the row.
         props: Passed to ``rx.table.root`` (e.g. ``size``).
@@ -35,7 +36,7 @@ def data_table(
             return column
         return rx.table.column_header_cell(column, scope="col")
 
-    def row(item: rx.Var) -> rx.Component:
+    def row(item) -> rx.Component:
         return rx.table.row(
             *(
                 (rx.table.row_header_cell if i == row_header else rx.table.cell)(value)
@@ -46,6 +47,12 @@ def data_table(
     return rx.table.root(
         rx.el.caption(caption, class_name="sr-only"),
         rx.table.header(rx.table.row(*(head(c) for c in columns))),
-        rx.table.body(rx.foreach(rows, row)),
+        rx.table.body(
+            *(
+                [rx.foreach(rows, row)]
+                if isinstance(rows, rx.Var)
+                else [row(item) for item in rows]
+            )
+        ),
         **{"variant": "surface", "width": "100%", **props},
     )

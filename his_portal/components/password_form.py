@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from his_portal.components.error_callout import error_callout
 from his_portal.services.auth.passwords import MIN_LENGTH
 
 POLICY_HINT = f"至少{MIN_LENGTH}位；不能是常见密码，不能包含账号或姓名。"
@@ -51,18 +52,7 @@ def password_form(
         rx.text(POLICY_HINT, size="2", color_scheme="gray"),
     ]
     if error is not None:
-        fields.append(
-            rx.cond(
-                error != "",
-                rx.callout(
-                    error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    role="alert",
-                    width="100%",
-                ),
-            )
-        )
+        fields.append(error_callout(error, width="100%"))
     fields.append(rx.button(submit_label, type="submit", color_scheme="green"))
     return rx.form(
         rx.vstack(*(f for f in fields if f is not None), spacing="3", width="100%"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.components.error_callout import error_callout
 from his_portal.services.identity import idcard
 from his_portal.state import AuthState
 from his_portal.states.profile import ProfileState
@@ -169,15 +170,7 @@ def verification_tab() -> rx.Component:
                 spacing="2",
             ),
         ),
-        rx.cond(
-            ProfileState.failure != "",
-            rx.callout(
-                ProfileState.failure,
-                icon="triangle-alert",
-                color_scheme="red",
-                role="alert",
-            ),
-        ),
+        error_callout(ProfileState.failure),
         spacing="4",
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.components.data_table import data_table
+from his_portal.components.error_callout import error_callout
 from his_portal.components.labelled_slider import labelled_slider
 from his_portal.states.seals import PAD_ID, UPLOAD_ID, SealState
 
@@ -161,15 +163,7 @@ def seal_editor() -> rx.Component:
                 rx.tabs.content(_pad_panel(), value="pad", padding_y="12px"),
                 default_value="photo",
             ),
-            rx.cond(
-                SealState.error != "",
-                rx.callout(
-                    SealState.error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    role="alert",
-                ),
-            ),
+            error_callout(SealState.error),
             rx.grid(
                 _preview("原图", SealState.original_url),
                 _preview("去除背景后（透明背景）", SealState.result_url, checker=True),
@@ -198,13 +192,6 @@ def seal_editor() -> rx.Component:
 
 
 def _seal_table() -> rx.Component:
-    def row(label: str, image, actions) -> rx.Component:
-        return rx.table.row(
-            rx.table.row_header_cell(label),
-            rx.table.cell(image),
-            rx.table.cell(actions),
-        )
-
     personal = rx.cond(
         SealState.seal_url != "",
         rx.image(
@@ -234,20 +221,12 @@ def _seal_table() -> rx.Component:
     system = rx.image(
         src=SealState.system_url, alt="系统签名", height="60px", class_name="checker"
     )
-    return rx.table.root(
-        rx.el.caption("签章信息", class_name="sr-only"),
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("签章", scope="col"),
-                rx.table.column_header_cell("个性签章", scope="col"),
-                rx.table.column_header_cell("操作", scope="col"),
-            )
-        ),
-        rx.table.body(
-            row("个性签章", personal, actions),
-            row("系统签名", system, rx.text("始终可用", size="1", color_scheme="gray")),
-        ),
-        variant="surface",
+    always = rx.text("始终可用", size="1", color_scheme="gray")
+    return data_table(
+        "签章信息",
+        ("签章", "个性签章", "操作"),
+        (("个性签章", personal, actions), ("系统签名", system, always)),
+        lambda row: row,
         max_width="640px",
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.components.error_callout import error_callout
 from his_portal.services.willingness.core import QR_TTL
 from his_portal.states.sign_flow import SignFlowState
 
@@ -204,15 +205,7 @@ def signing_dialog() -> rx.Component:
                 (SignFlowState.step == "running") | (SignFlowState.step == "done"),
                 _progress(),
             ),
-            rx.cond(
-                SignFlowState.message != "",
-                rx.callout(
-                    SignFlowState.message,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    role="alert",
-                ),
-            ),
+            error_callout(SignFlowState.message),
             rx.hstack(
                 rx.cond(
                     running,

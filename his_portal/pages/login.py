@@ -11,6 +11,7 @@ import asyncio
 import reflex as rx
 
 from his_portal import db, routes
+from his_portal.components.error_callout import error_callout
 from his_portal.errors import HisError
 from his_portal.services import auth
 from his_portal.settings import get_settings
@@ -108,16 +109,7 @@ def login_card() -> rx.Component:
                         auto_complete="current-password",
                         required=True,
                     ),
-                    rx.cond(
-                        LoginState.error != "",
-                        rx.callout(
-                            LoginState.error,
-                            icon="triangle-alert",
-                            color_scheme="red",
-                            role="alert",
-                            width="100%",
-                        ),
-                    ),
+                    error_callout(LoginState.error, width="100%"),
                     rx.button(
                         "登录",
                         type="submit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from his_portal.components.error_callout import error_callout
 from his_portal.components.records_table import pager, records_table
 from his_portal.components.sign_dialogs import sign_dialogs
 from his_portal.components.workbench_view import (
@@ -58,15 +59,7 @@ def workbench_page() -> rx.Component:
                     align="center",
                     width="100%",
                 ),
-                rx.cond(
-                    WorkbenchState.error != "",
-                    rx.callout(
-                        WorkbenchState.error,
-                        icon="triangle-alert",
-                        color_scheme="red",
-                        role="alert",
-                    ),
-                ),
+                error_callout(WorkbenchState.error),
                 records_table(
                     WorkbenchState.rows,
                     "病历列表",
