@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from his_portal.components.data_table import data_table
+from his_portal.components.date_range import date_inputs
 from his_portal.services.records.dashboard_records import FIGURE_LABELS
 from his_portal.states.monitor import MonitorState
 from his_portal.states.monitor_view import ALL
@@ -87,20 +88,11 @@ def _doctor_filter() -> rx.Component:
 def _dates() -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.el.label("开始日期", html_for="monitor-from", class_name="sr-only"),
-            rx.input(
-                id="monitor-from",
-                type="date",
-                value=MonitorState.date_from,
-                on_change=MonitorState.set_date_from,
-            ),
-            rx.text("至", size="2", aria_hidden="true"),
-            rx.el.label("结束日期", html_for="monitor-to", class_name="sr-only"),
-            rx.input(
-                id="monitor-to",
-                type="date",
-                value=MonitorState.date_to,
-                on_change=MonitorState.set_date_to,
+            *date_inputs(
+                "monitor",
+                (MonitorState.date_from, MonitorState.date_to),
+                (MonitorState.set_date_from, MonitorState.set_date_to),
+                rx.text("至", size="2", aria_hidden="true"),
             ),
             rx.button("查询", type="submit", variant="soft"),
             align="center",

@@ -7,6 +7,7 @@ import reflex as rx
 
 from his_portal import routes
 from his_portal.components.data_table import data_table
+from his_portal.components.date_range import date_inputs
 from his_portal.models import Role
 from his_portal.states.sign_flow import SignFlowState
 from his_portal.states.workbench import (
@@ -30,21 +31,12 @@ def filters_bar() -> rx.Component:
                 "病历时间:",
                 "wb-date-from",
                 rx.hstack(
-                    rx.input(
-                        id="wb-date-from",
-                        type="date",
-                        value=WorkbenchState.date_from,
-                        on_change=WorkbenchState.set_date_from,
-                    ),
-                    rx.text("~", aria_hidden="true"),
-                    rx.el.label(
-                        "结束日期", html_for="wb-date-to", class_name="sr-only"
-                    ),
-                    rx.input(
-                        id="wb-date-to",
-                        type="date",
-                        value=WorkbenchState.date_to,
-                        on_change=WorkbenchState.set_date_to,
+                    *date_inputs(
+                        "wb-date",
+                        (WorkbenchState.date_from, WorkbenchState.date_to),
+                        (WorkbenchState.set_date_from, WorkbenchState.set_date_to),
+                        rx.text("~", aria_hidden="true"),
+                        labelled_from=False,
                     ),
                     align="center",
                 ),
