@@ -44,33 +44,28 @@ LIU_NO = "P120111201801313"
 RENEWED = T + timedelta(hours=2)
 POLICY = RenewalPolicy(margin=timedelta(days=365))
 SYSTEM = Actor(login_id="system")
+CLINIC = "上海维乐海趣路门诊"
 
 
-def new_tsa(session, now, monkeypatch=None, days=None) -> None:
-    """Retire the clinic TSA and issue a new one at ``now`` (valid ``days``)."""
+def new_tsa(session, now, days=1825) -> None:
+    """Retire the clinic TSA and issue a new one at ``now``, valid ``days``."""
     row = session.exec(select(IssuerKey).where(IssuerKey.purpose == "tsa")).one()
     row.purpose = f"tsa-{row.key_id[:8]}"
     session.add(row)
     session.flush()
-    if days is not None:
-        issue = functools.partial(authority.issue_tsa_certificate, valid_days=days)
-        monkeypatch.setattr(certificates.pki, "issue_tsa_certificate", issue)
-    certificates.ensure_authority(
-        session=session,
-        kek=KEK,
-        clinic_name="上海维乐海趣路门诊",
-        crl_url=CRL_URL,
-        now=now,
-    )
+    issue = functools.partial(authority.issue_tsa_certificate, valid_days=days)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(certificates.pki, "issue_tsa_certificate", issue)
+        certificates.ensure_authority(
+            session=session, kek=KEK, clinic_name=CLINIC, crl_url=CRL_URL, now=now
+        )
     session.commit()
-    if days is not None:
-        monkeypatch.undo()
 
 
-def signed_with_short_tsa(session, tmp_path, monkeypatch, *, renew_tsa=True):
+def signed_with_short_tsa(session, tmp_path, *, renew_tsa=True):
     """刘作榛's record signed at T with a TSA certificate valid 30 days, then (by
     default) the clinic TSA renewed: the record's document."""
-    new_tsa(session, NOW, monkeypatch, days=30)
+    new_tsa(session, NOW, days=30)
     record = record_of(session, LIU_NO)
     assert sign(session, record.id, tmp_path, signer=pinned_kit(session)).ok
     if renew_tsa:
@@ -79,9 +74,9 @@ def signed_with_short_tsa(session, tmp_path, monkeypatch, *, renew_tsa=True):
 
 
 @pytest.fixture
-def ageing(ready, tmp_path, monkeypatch):  # noqa: F811
+def ageing(ready, tmp_path):  # noqa: F811
     """(session, document, the stored PDF) of a record due for renewal."""
-    doc = signed_with_short_tsa(ready, tmp_path, monkeypatch)
+    doc = signed_with_short_tsa(ready, tmp_path)
     return ready, doc, stored(tmp_path, doc)
 
 
@@ -210,9 +205,9 @@ def test_running_twice_renews_once(ageing, tmp_path):
     assert len(session.exec(select(EarlierSignedFile)).all()) == 1
 
 
-def test_two_concurrent_runs_renew_once(file_engine, tmp_path, monkeypatch):
+def test_two_concurrent_runs_renew_once(file_engine, tmp_path):
     with Session(file_engine) as session:
-        doc = signed_with_short_tsa(session, tmp_path, monkeypatch)
+        doc = signed_with_short_tsa(session, tmp_path)
         doc_id, before = doc.id, stored(tmp_path, doc)
     start = threading.Barrier(2)
     results = []
@@ -346,12 +341,8 @@ def test_a_timestamp_not_due_is_skipped_unless_forced(ready, tmp_path):  # noqa:
     assert report.passed, report.indication
 
 
-def test_while_the_clinic_tsa_is_itself_due_nothing_is_renewed(
-    ready,  # noqa: F811
-    tmp_path,
-    monkeypatch,
-):
-    doc = signed_with_short_tsa(ready, tmp_path, monkeypatch, renew_tsa=False)
+def test_while_the_clinic_tsa_is_itself_due_nothing_is_renewed(ready, tmp_path):  # noqa: F811
+    doc = signed_with_short_tsa(ready, tmp_path, renew_tsa=False)
     before = stored(tmp_path, doc)
     result = renew(ready, tmp_path)
     assert len(result.failed) == 1
@@ -376,12 +367,6 @@ def test_an_ageing_digest_is_renewed_but_not_with_the_same_digest(ageing, tmp_pa
     assert_untouched(session, tmp_path, doc, before, names)
 
 
-def test_a_short_rsa_key_is_ageing():
-    assert RenewalPolicy(margin=timedelta(days=1)).min_rsa_bits == 2048
-    policy = RenewalPolicy(margin=timedelta(days=1), ageing=("rsa<2048", "rsa<3072"))
-    assert policy.min_rsa_bits == 3072
-
-
 def test_the_settings_read_and_check_the_renewal_knobs(tmp_path):
     base = {"HIS_DATA_DIR": str(tmp_path)}
     default = RenewalPolicy.from_settings(Settings.from_env(base))
@@ -395,6 +380,8 @@ def test_the_settings_read_and_check_the_renewal_knobs(tmp_path):
     )
     assert settings.archive_renew_days == 730
     assert settings.archive_ageing_algorithms == ("sha1", "sha256", "rsa<3072")
+    assert RenewalPolicy.from_settings(settings).min_rsa_bits == 3072
+    assert default.min_rsa_bits == 2048
     for name, value, message in (
         ("HIS_ARCHIVE_RENEW_DAYS", "0", "HIS_ARCHIVE_RENEW_DAYS must be positive"),
         ("HIS_ARCHIVE_RENEW_DAYS", "a year", "must be an integer"),
