@@ -19,6 +19,11 @@
 - ``anchor-audit``: timestamp the audit log's head now (RFC 3161), with the clinic's
   TSA or the external one in ``HIS_TSA_URL``; does nothing if the head has not moved
   since the latest anchor.
+- ``renew-archive-timestamps [--dry-run] [--force]``: renew the document timestamp
+  of every stored signed PDF that is due (``HIS_ARCHIVE_RENEW_DAYS``,
+  ``HIS_ARCHIVE_AGEING_ALGORITHMS``), as the app does daily; ``--dry-run`` lists
+  them, ``--force`` renews every B-LTA file; one line per failure and a summary
+  (exit status 1 if any failed).
 """
 
 from __future__ import annotations
@@ -51,7 +56,9 @@ from his_portal.services.audit import (
 from his_portal.services.auth.passwords import PasswordRejected
 from his_portal.services.pki.certificates import ensure_authority
 from his_portal.services.pki.keyvault import load_or_create_kek
+from his_portal.services.signing import archive_renewal
 from his_portal.services.signing import records as record_signing
+from his_portal.services.signing.archive_policy import RenewalPolicy
 from his_portal.settings import SettingsError, clinic_zone, get_settings
 
 
@@ -261,6 +268,31 @@ def integrity_check() -> int:
     return 0 if result.ok else 1
 
 
+def renew_archive_timestamps(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        with db.session() as session:
+            result = archive_renewal.renew_archive_timestamps(
+                session=session,
+                kek=deps.kek(),
+                data_dir=settings.data_dir,
+                policy=RenewalPolicy.from_settings(settings),
+                actor=Actor(login_id="cli"),
+                force=args.force,
+                dry_run=args.dry_run,
+            )
+    except HisError as exc:
+        print(f"Archive timestamps not renewed: {exc.message}")
+        return 1
+    if result.dry_run:
+        for item in result.renewed:
+            print(f"would renew {item.line()}")
+    for item in result.failed:
+        print(f"failed {item.line()}")
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
 COMMANDS = {
     "init": lambda args: init(history=not args.no_demo_history),
     "preflight": lambda _args: preflight(),
@@ -268,6 +300,7 @@ COMMANDS = {
     "anchor-audit": lambda _args: anchor_audit(),
     "integrity-check": lambda _args: integrity_check(),
     "create-user": create_user,
+    "renew-archive-timestamps": renew_archive_timestamps,
 }
 
 
@@ -280,6 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         "--no-demo-history",
         action="store_true",
         help="demo mode: skip the chain's signed 90-day history (slow)",
+    )
+    renew = commands.add_parser(
+        "renew-archive-timestamps", help="renew the archive timestamps that are due"
+    )
+    renew.add_argument(
+        "--dry-run", action="store_true", help="list what would be renewed"
+    )
+    renew.add_argument(
+        "--force", action="store_true", help="renew every B-LTA file, due or not"
     )
     user = commands.add_parser("create-user", help="create an account")
     user.add_argument("login")

@@ -4,8 +4,9 @@ back transaction left behind, and delete expired signed-file tickets. Each step 
 idempotent, so several workers doing it at once is harmless (an unchanged head is
 not anchored twice). 签名状态通知 (超期未签, 证书到期) and the daily integrity check
 (every signed PDF and the audit chain, ``services/integrity``) run once per
-interval across all workers (``jobs.run_if_due``), and so does the daily PKI upkeep
-(the OCSP signer renewed before it expires, the CRL re-signed)."""
+interval across all workers (``jobs.run_if_due``), and so do the daily PKI upkeep
+(the OCSP signer renewed before it expires, the CRL re-signed) and the daily
+archive-timestamp renewal (``services/signing/archive_renewal``)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from his_portal import db, deps
 from his_portal.services import audit, file_tickets, integrity, jobs
 from his_portal.services.notifications import periodic as notices
 from his_portal.services.pki import certificates
+from his_portal.services.signing import archive_renewal
 from his_portal.services.signing import records as record_signing
+from his_portal.services.signing.archive_policy import RenewalPolicy
 from his_portal.settings import clinic_zone, get_settings
 
 __all__ = [
     "INTERVAL_SECONDS",
+    "run_archive_renewal",
     "run_forever",
     "run_integrity",
     "run_notifications",
@@ -127,17 +131,51 @@ def run_pki_upkeep(now: datetime | None = None) -> dict | None:
         )
 
 
-async def _integrity_round() -> None:
+def run_archive_renewal(now: datetime | None = None) -> dict | None:
+    """Once a day across all workers: renew the document timestamps of stored
+    signed PDFs that are due (``HIS_ARCHIVE_RENEW_DAYS``,
+    ``HIS_ARCHIVE_AGEING_ALGORITHMS``): the counts and first failures, or None
+    when another worker had this interval."""
+    settings = get_settings()
+
+    def job(session) -> dict:
+        result = archive_renewal.renew_archive_timestamps(
+            session=session,
+            kek=deps.kek(),
+            data_dir=settings.data_dir,
+            policy=RenewalPolicy.from_settings(settings),
+            actor=audit.Actor(login_id="system"),
+            now=now,
+        )
+        if result.failed:
+            log.warning("archive renewal: %s", result.summary())
+        return result.as_dict()
+
+    with db.session() as session:
+        return jobs.run_if_due(
+            session,
+            name=archive_renewal.JOB_NAME,
+            interval=archive_renewal.INTERVAL,
+            job=job,
+            now=now,
+        )
+
+
+async def _in_background(job, what: str) -> None:
     try:
-        await asyncio.to_thread(run_integrity)
+        await asyncio.to_thread(job)
     except Exception:
-        log.exception("integrity check failed")
+        log.exception("%s failed", what)
 
 
 async def run_forever() -> None:
     """The lifespan task: a round now and then every ``INTERVAL_SECONDS``; a failed
     round is logged and retried next time, it never stops the app."""
-    checking: asyncio.Task | None = None
+    long_jobs = {
+        "integrity check": run_integrity,
+        "archive renewal": run_archive_renewal,
+    }
+    running: dict[str, asyncio.Task] = {}
     while True:
         try:
             await asyncio.to_thread(run_once)
@@ -151,8 +189,10 @@ async def run_forever() -> None:
             await asyncio.to_thread(run_pki_upkeep)
         except Exception:
             log.exception("PKI upkeep failed")
-        # The integrity check can take long: its own task, so that anchoring and
-        # the other rounds go on meanwhile; at most one at a time per worker.
-        if checking is None or checking.done():
-            checking = asyncio.create_task(_integrity_round())
+        # The integrity check and archive renewal can take long: tasks of their
+        # own, so that anchoring and the other rounds go on meanwhile; at most one
+        # of each at a time per worker.
+        for what, job in long_jobs.items():
+            if what not in running or running[what].done():
+                running[what] = asyncio.create_task(_in_background(job, what))
         await asyncio.sleep(INTERVAL_SECONDS)
