@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, select
 from his_portal import db
 from his_portal.cli import init, main
 from his_portal.db import make_engine
-from his_portal.models import AuditEvent, AuditHead
+from his_portal.models import AuditEvent, AuditHead, EarlierSignedFile, SignedDocument
 from his_portal.services import audit
 from his_portal.services.audit import Actor, anchor_head, clinic_tsa, record_event
 from his_portal.services.pki.keyvault import mac_key
@@ -202,3 +202,50 @@ def test_create_user_makes_a_first_admin_outside_demo_mode(tmp_path):
             assert (user.role, user.clinic_name) == ("admin", "新分院")
     finally:
         audit.configure(AUDIT_KEY)
+
+
+def test_renew_archive_timestamps_lists_renews_and_reports_failures(tmp_path):
+    """A clinic with one B-LTA record (its TSA certificate not near expiry), the
+    command in a real process: a dry run lists nothing due, ``--force`` lists and
+    then renews it, and a missing file is a failure line (exit status 1)."""
+    from tests.services.identity.identity_helpers import KEK
+    from tests.services.signing.test_record_signing import record_of, sign
+    from tests.services.signing.test_verification import pinned_kit
+    from tests.services.willingness.willingness_helpers import prepared_clinic
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'his_portal.db'}")
+    SQLModel.metadata.create_all(engine)
+    (tmp_path / "secrets").mkdir(mode=0o700)
+    (tmp_path / "secrets" / "kek.bin").write_bytes(KEK)
+    with Session(engine) as session:
+        prepared_clinic(session, records=3)
+        record_id = record_of(session, "P120111201801313").id
+        assert sign(session, record_id, tmp_path, signer=pinned_kit(session)).ok
+        doc = session.exec(select(SignedDocument)).one()
+    env, command = _clean_env(tmp_path), "renew-archive-timestamps"
+    line = f"record {record_id} version 1 (document {doc.id})"
+    assert _cli(env, command, "--dry-run") == (
+        0,
+        "Archive timestamps (dry run): would renew 0, skipped 1, failed 0.\n",
+    )
+    assert _cli(env, command, "--dry-run", "--force") == (
+        0,
+        f"would renew {line}: 强制续期\n"
+        "Archive timestamps (dry run): would renew 1, skipped 0, failed 0.\n",
+    )
+    assert _cli(env, command, "--force") == (
+        0,
+        "Archive timestamps renewed 1, skipped 0, failed 0.\n",
+    )
+    with Session(engine) as session:
+        renewed = session.get(SignedDocument, doc.id)
+        assert renewed.sha256 != doc.sha256
+        earlier = session.exec(select(EarlierSignedFile)).one()
+        assert earlier.sha256 == doc.sha256
+    (tmp_path / "signed" / renewed.file_name).unlink()
+    assert _cli(env, command) == (
+        1,
+        f"failed {line}: 文件缺失\n"
+        "Archive timestamps renewed 0, skipped 0, failed 1.\n",
+    )
+    engine.dispose()
