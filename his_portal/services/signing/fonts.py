@@ -30,12 +30,10 @@ import shutil
 import tempfile
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
-from io import BytesIO
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fontTools import subset, ttLib
-from fontTools.ttLib import newTable
 from fontTools.ttLib.tables._g_l_y_f import Glyph
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
@@ -50,6 +48,7 @@ from fpdf.output import (
 )
 from fpdf.syntax import Name, PDFArray
 
+from his_portal.services.signing.font_file import FontTables, write_font
 from his_portal.settings import PROJECT_ROOT
 
 __all__ = ["FONT_PATH", "SmallFontOutput", "add_cjk_font", "release", "warm_up"]
@@ -70,6 +69,10 @@ class _Prototype:
     """fpdf2's font, parsed once; documents get clones."""
     rank: dict[str, int]
     """Glyph name → glyph id (the order a document's glyphs keep)."""
+    tables: FontTables
+    """The tables every document's font file repeats, compiled."""
+    compiled: dict[str, bytes] = field(default_factory=dict)
+    """Simple glyphs' bytes, by name, as documents first use them."""
 
 
 def _is_common(codepoint: int) -> bool:
@@ -116,7 +119,8 @@ def _load_prototype() -> _Prototype:
             # they can go into a font with another glyph order.
             glyph.expand(glyf)
     order = font.ttfont.getGlyphOrder()
-    return _Prototype(covered, font, {name: gid for gid, name in enumerate(order)})
+    ranks = {name: gid for gid, name in enumerate(order)}
+    return _Prototype(covered, font, ranks, FontTables.of(font.ttfont))
 
 
 def warm_up() -> None:
@@ -138,17 +142,6 @@ def _clone(prototype: TTFFont, pdf: FPDF, family: str) -> TTFFont:
     font.biggest_size_pt = 0
     font.subset = SubsetMap(font)
     return font
-
-
-def _glyph_copy(glyph: Glyph) -> Glyph:
-    """A glyph for a document's font. Compiled bytes are trimmed in place by the
-    subsetter, so a simple glyph gets a new object sharing them; an expanded
-    composite is only read (compiled by component name), so it is shared."""
-    if glyph.isComposite():
-        return glyph
-    clone = Glyph.__new__(Glyph)
-    clone.__dict__.update(glyph.__dict__)
-    return clone
 
 
 def add_cjk_font(pdf: FPDF, family: str, text: str) -> None:
@@ -180,11 +173,22 @@ def _parts(glyf, names: list[str]) -> set[str]:
     return kept
 
 
+def _compiled(glyf, name: str) -> bytes | Glyph:
+    """A simple glyph's bytes (compiled once per process: the prototype holds many
+    glyphs decompiled), or a composite as it is (its parts' ids differ by font)."""
+    glyph = glyf.glyphs[name]
+    if glyph.isComposite():
+        return glyph
+    data = _prototype.compiled.get(name)
+    if data is None:
+        data = _prototype.compiled[name] = glyph.compile(glyf, recalcBBoxes=False)
+    return data
+
+
 def _small_font(font: TTFFont) -> bytes:
     """The font file of the glyphs ``font``'s document used, each at the glyph id
     equal to its character code (so the PDF's CIDToGIDMap is /Identity)."""
-    source = _prototype.font.ttfont
-    glyf, hmtx = source["glyf"], source["hmtx"]
+    glyf, hmtx = _prototype.font.ttfont["glyf"], _prototype.font.ttfont["hmtx"]
     by_code = {code: glyph for glyph, code in font.subset.items() if glyph is not None}
     by_code.setdefault(0, None)  # .notdef
     # Unused codes (gaps) show .notdef's outline; they are never drawn.
@@ -197,41 +201,18 @@ def _small_font(font: TTFFont) -> bytes:
     parts = sorted(_parts(glyf, sources), key=_prototype.rank.__getitem__)
     names += parts
     sources += parts
-    glyphs = {
-        name: _glyph_copy(glyf.glyphs[source])
-        for name, source in zip(names, sources, strict=True)
-    }
-    metrics = {
-        name: hmtx.metrics[source] for name, source in zip(names, sources, strict=True)
-    }
-    small = ttLib.TTFont(recalcBBoxes=False, recalcTimestamp=False)
-    small.setGlyphOrder(names)
-    for tag in _COPIED_TABLES:
-        small[tag] = copy.deepcopy(source[tag])
-    post = small["post"] = newTable("post")
-    for field, value in vars(source["post"]).items():
-        if not isinstance(value, list | dict):  # glyph names stay behind
-            setattr(post, field, value)
-    post.formatType = 3.0
-    small_glyf = small["glyf"] = newTable("glyf")
-    small_glyf.glyphOrder = names
-    small_glyf.glyphs = glyphs
-    small["loca"] = newTable("loca")
-    small["hmtx"] = newTable("hmtx")
-    small["hmtx"].metrics = metrics
-    cmap = small["cmap"] = newTable("cmap")
-    cmap.tableVersion = 0
-    table = ttLib.getTableModule("cmap").cmap_classes[4](4)
-    table.platformID, table.platEncID, table.language = 3, 1, 0
-    table.cmap = {
-        glyph.unicode[0]: names[code]
-        for code, glyph in by_code.items()
-        if glyph is not None and glyph.unicode and glyph.unicode[0] < 0x10000
-    }
-    cmap.tables = [table]
-    data = BytesIO()
-    small.save(data)
-    return data.getvalue()
+    pairs = list(zip(names, sources, strict=True))
+    return write_font(
+        _prototype.tables,
+        names=names,
+        glyphs={name: _compiled(glyf, source) for name, source in pairs},
+        metrics={name: hmtx.metrics[source] for name, source in pairs},
+        unicodes={
+            glyph.unicode[0]: code
+            for code, glyph in by_code.items()
+            if glyph is not None and glyph.unicode
+        },
+    )
 
 
 class SmallFontOutput(OutputProducer):
@@ -256,8 +237,7 @@ class SmallFontOutput(OutputProducer):
         return objects
 
     def _add_small_font(self, font: TTFFont) -> PDFFont:
-        with _lock:  # the prototype's tables are read by several threads
-            data = _small_font(font)
+        data = _small_font(font)
         name = f"MPDFAA+{font.name}"
         composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
         self._add_pdf_obj(composite, "fonts")

@@ -9,6 +9,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import ots
 from fontTools import ttLib
 from fpdf.fonts import SubsetMap
 from pypdf import PdfReader
@@ -18,12 +19,15 @@ from his_portal.services.signing.record_pdf import render_record_pdf
 from tests.services.signing.test_documents import SIGNED_AT, make_record, pdf_text
 
 
-def embedded_font(pdf: bytes) -> ttLib.TTFont:
+def embedded_font_file(pdf: bytes) -> bytes:
     page = PdfReader(io.BytesIO(pdf)).pages[0]
     (font,) = page["/Resources"]["/Font"].values()
     descriptor = font.get_object()["/DescendantFonts"][0].get_object()
-    data = descriptor["/FontDescriptor"]["/FontFile2"].get_object().get_data()
-    return ttLib.TTFont(io.BytesIO(data))
+    return descriptor["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+
+
+def embedded_font(pdf: bytes) -> ttLib.TTFont:
+    return ttLib.TTFont(io.BytesIO(embedded_font_file(pdf)))
 
 
 def render(**changes) -> bytes:
@@ -97,3 +101,14 @@ def test_each_character_code_is_its_glyph_id_with_the_characters_outline() -> No
             embedded["hmtx"][order[codes[char]]]
             == prototype["hmtx"][prototype.getBestCmap()[ord(char)]]
         )
+
+
+def test_the_embedded_font_passes_the_opentype_sanitizer(tmp_path: Path) -> None:
+    """OTS is the font checker browsers run before they draw a font; ours is
+    written by our own code (his_portal.services.signing.font_file)."""
+    pdf = render(sections=[("主诉", "½É牙痛，夜间加重")])
+    (tmp_path / "record.ttf").write_bytes(embedded_font_file(pdf))
+    checked = ots.sanitize(
+        str(tmp_path / "record.ttf"), str(tmp_path / "clean.ttf"), capture_output=True
+    )
+    assert checked.returncode == 0, checked.stderr.decode()
