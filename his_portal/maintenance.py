@@ -53,20 +53,22 @@ def run_once() -> tuple[bool, int]:
     return anchored, swept
 
 
+def _once_per_interval(name: str, interval: timedelta, job, now) -> dict | None:
+    """``job`` if no worker has run ``name`` within ``interval`` (``jobs``)."""
+    with db.session() as session:
+        return jobs.run_if_due(session, name=name, interval=interval, job=job, now=now)
+
+
 def run_notifications(now: datetime | None = None) -> dict | None:
     """签名状态通知 (超期未签, 证书到期), once per ``NOTIFY_INTERVAL`` across all
     workers: the counts added, or None when another worker had this interval."""
     hours = get_settings().sign_deadline_hours
-    with db.session() as session:
-        return jobs.run_if_due(
-            session,
-            name=notices.JOB_NAME,
-            interval=NOTIFY_INTERVAL,
-            job=lambda s: notices.run(
-                s, deadline_hours=hours, zone=clinic_zone(), now=now
-            ),
-            now=now,
-        )
+    return _once_per_interval(
+        notices.JOB_NAME,
+        NOTIFY_INTERVAL,
+        lambda s: notices.run(s, deadline_hours=hours, zone=clinic_zone(), now=now),
+        now,
+    )
 
 
 def run_integrity(now: datetime | None = None) -> dict | None:
@@ -90,14 +92,7 @@ def run_integrity(now: datetime | None = None) -> dict | None:
             "ms_per_document": round(result.ms_per_document, 1),
         }
 
-    with db.session() as session:
-        return jobs.run_if_due(
-            session,
-            name=integrity.JOB_NAME,
-            interval=integrity.INTERVAL,
-            job=job,
-            now=now,
-        )
+    return _once_per_interval(integrity.JOB_NAME, integrity.INTERVAL, job, now)
 
 
 def run_pki_upkeep(now: datetime | None = None) -> dict | None:
@@ -121,14 +116,7 @@ def run_pki_upkeep(now: datetime | None = None) -> dict | None:
         crl = certificates.crl_der(session=session, kek=deps.kek(), now=at)
         return {"crl_bytes": len(crl)}
 
-    with db.session() as session:
-        return jobs.run_if_due(
-            session,
-            name=PKI_JOB,
-            interval=certificates.UPKEEP_INTERVAL,
-            job=job,
-            now=now,
-        )
+    return _once_per_interval(PKI_JOB, certificates.UPKEEP_INTERVAL, job, now)
 
 
 def run_archive_renewal(now: datetime | None = None) -> dict | None:
@@ -151,14 +139,9 @@ def run_archive_renewal(now: datetime | None = None) -> dict | None:
             log.warning("archive renewal: %s", result.summary())
         return result.as_dict()
 
-    with db.session() as session:
-        return jobs.run_if_due(
-            session,
-            name=archive_renewal.JOB_NAME,
-            interval=archive_renewal.INTERVAL,
-            job=job,
-            now=now,
-        )
+    return _once_per_interval(
+        archive_renewal.JOB_NAME, archive_renewal.INTERVAL, job, now
+    )
 
 
 async def _in_background(job, what: str) -> None:
