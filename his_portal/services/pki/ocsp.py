@@ -156,14 +156,36 @@ def respond(
     ours = _issuer_hashes(ca, algorithm)
     if (request.issuer_name_hash, request.issuer_key_hash) != ours:
         return error_response(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+    return _answer(
+        session,
+        kek,
+        issuer_hashes=ours,
+        serial=request.serial_number,
+        algorithm=algorithm,
+        nonce=nonce,
+        now=now,
+    )
+
+
+def _answer(
+    session: Session,
+    kek: bytes,
+    *,
+    issuer_hashes: tuple[bytes, bytes],
+    serial: int,
+    algorithm: hashes.HashAlgorithm,
+    nonce: x509.OCSPNonce | None,
+    now: datetime,
+) -> bytes:
+    """The signed response about one serial of our CA (DER)."""
     signer_cert, signer_key = _signer(session, kek)
-    status, revoked_at, reason = _status(session, request.serial_number, now)
+    status, revoked_at, reason = _status(session, serial, now)
     builder = (
         ocsp.OCSPResponseBuilder()
         .add_response_by_hash(
-            issuer_name_hash=request.issuer_name_hash,
-            issuer_key_hash=request.issuer_key_hash,
-            serial_number=request.serial_number,
+            issuer_name_hash=issuer_hashes[0],
+            issuer_key_hash=issuer_hashes[1],
+            serial_number=serial,
             algorithm=algorithm,
             cert_status=status,
             this_update=now,
@@ -198,15 +220,12 @@ def response_for(
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         raise PkiError(_NOT_OURS) from None
-    request = ocsp.OCSPRequestBuilder().add_certificate(cert, ca, hashes.SHA1()).build()
-    der = respond(
-        session=session,
-        kek=kek,
-        request_der=request.public_bytes(serialization.Encoding.DER),
-        now=now,
+    return _answer(
+        session,
+        kek,
+        issuer_hashes=_issuer_hashes(ca, hashes.SHA1()),
+        serial=cert.serial_number,
+        algorithm=hashes.SHA1(),
+        nonce=None,
+        now=(now or utcnow()).astimezone(UTC).replace(microsecond=0),
     )
-    if ocsp.load_der_ocsp_response(der).response_status is not (
-        ocsp.OCSPResponseStatus.SUCCESSFUL
-    ):
-        raise PkiError(_NOT_OURS)
-    return der
