@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 import uuid
+from contextlib import closing
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from his_portal import db, models
+from his_portal.cli import init
 from his_portal.demo.data import load_demo_data
 from his_portal.services import audit
 from his_portal.services.auth import CurrentUser, resolve_session, view_of
@@ -75,17 +78,39 @@ def user_by_login(session: Session, login_id: str) -> CurrentUser:
     return view_of(user, session.get(models.Clinic, user.clinic_id))
 
 
-@pytest.fixture(scope="session")
-def app_db():
-    """The app's own database (settings URL, in the throwaway dir) with demo data.
+def _copy_sqlite(source: str, target: str) -> None:
+    """SQLite's online backup of the database file ``source`` into ``target``."""
+    with (
+        closing(sqlite3.connect(source)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
 
-    State tests call handlers that open ``db.session()``; it is shared by the
-    session, so tests that change accounts use their own login ids.
-    """
+
+@pytest.fixture(scope="session")
+def _app_db_template(tmp_path_factory) -> str:
+    """The app's database as each test that uses it starts, built once: the demo
+    data (60 generated records) and the clinic CA, TSA and OCSP signer (`cli init`
+    without the demo history, which also creates the KEK)."""
     engine = db.get_engine()
     SQLModel.metadata.create_all(engine)
     with Session(engine) as session:
         load_demo_data(session=session, now=datetime.now(ZONE), records=60)
+    assert init(history=False) == 0
+    engine.dispose()
+    template = str(tmp_path_factory.mktemp("app-db") / "template.db")
+    _copy_sqlite(engine.url.database, template)
+    return template
+
+
+@pytest.fixture
+def app_db(_app_db_template):
+    """The app's own database (settings URL, in the throwaway dir), which state
+    tests' handlers open with ``db.session()``: restored from the template for each
+    test, so a test finds the demo data and the CA and nothing another test left."""
+    engine = db.get_engine()
+    engine.dispose()
+    _copy_sqlite(_app_db_template, engine.url.database)
     return engine
 
 

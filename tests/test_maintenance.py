@@ -13,7 +13,7 @@ from his_portal.services.audit import Actor, record_event
 from his_portal.settings import get_settings
 
 
-def test_a_round_anchors_a_moved_head_once_and_sweeps(app_db, clinic_ca):
+def test_a_round_anchors_a_moved_head_once_and_sweeps(app_db):
     orphan = get_settings().data_dir / "signed" / "7" / ".v1-crash.pdf.tmp"
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"%PDF-half")

@@ -68,11 +68,9 @@ def _user_and_clinic(login: str):
 
 
 @pytest.fixture
-def branch_manager() -> str:
-    """A manager of 上海维乐徐汇门诊 only (own login id: the database is shared)."""
+def branch_manager(app_db) -> str:
+    """A manager of 上海维乐徐汇门诊 only."""
     with db.session() as session:
-        if session.exec(select(User).where(User.login_id == BRANCH_LOGIN)).first():
-            return BRANCH_LOGIN
         clinic = session.exec(select(Clinic).where(Clinic.code == "8113")).one()
         session.add(
             User(

@@ -18,7 +18,7 @@ from his_portal.services.identity import verification
 from tests.conftest import token_for
 from tests.state.test_states import make, spy_threads
 
-pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
+pytestmark = pytest.mark.usefixtures("app_db")
 
 
 def fill(state: ProfileState, **values: str) -> None:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
 
-from his_portal import db, routes
+from his_portal import db, deps, routes
 from his_portal.models import MedicalRecord, Patient, SmsMessage
 from his_portal.pages.workbench import WorkbenchState
+from his_portal.services.audit import Actor
+from his_portal.services.signing import records as record_signing
 from his_portal.services.willingness.core import WillingnessError
+from his_portal.settings import clinic_zone, get_settings
+from his_portal.states.seals import SealState
 from his_portal.states.sign_flow import SignFlowState
 from his_portal.states.sign_work import render_preview_png
+from tests.conftest import user_by_login
 from tests.state.test_states import make, token_for
 
-pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
+pytestmark = pytest.mark.usefixtures("app_db")
 
 
 def record_id(record_no: str) -> int:
@@ -34,12 +40,10 @@ def preview_event(event) -> tuple[str, list]:
 @pytest.fixture
 def doctor_token(zheng_token):
     """郑程 verified with 电子签名 on."""
-    from his_portal.states.seals import SealState
-
     seal = make(SealState, token=zheng_token, path=routes.PROFILE)
     seal.on_load()
-    if not seal.esign:
-        seal.set_esign(True)
+    assert not seal.esign
+    seal.set_esign(True)
     assert seal.esign
     return zheng_token
 
@@ -145,33 +149,25 @@ def test_workbench_selection_only_takes_unsigned_rows_of_the_page(doctor_token):
 
 
 def test_signed_pdf_download_view_and_details(doctor_token):
-    from datetime import UTC, datetime
-
-    from his_portal import deps
-    from his_portal.services.audit import Actor
-    from his_portal.services.signing import records as record_signing
-    from his_portal.settings import clinic_zone, get_settings
-    from tests.conftest import user_by_login
-
     target = record_id("P120111201801313")
     with Session(db.get_engine()) as session:
         doctor = user_by_login(session, "sh-feihuan@8112")
         kit = record_signing.load_signer(
             session=session, user=doctor, kek=deps.kek(), now=datetime.now(UTC)
         )
-        if session.get(MedicalRecord, target).sign_status == "unsigned":
-            assert record_signing.sign_record(
-                session=session,
-                kit=kit,
-                record_id=target,
-                seal_choice="system",
-                method="sms",
-                confirmation_id=None,
-                data_dir=get_settings().data_dir,
-                amend_days=7,
-                zone=clinic_zone(),
-                actor=Actor(),
-            ).ok
+        assert session.get(MedicalRecord, target).sign_status == "unsigned"
+        assert record_signing.sign_record(
+            session=session,
+            kit=kit,
+            record_id=target,
+            seal_choice="system",
+            method="sms",
+            confirmation_id=None,
+            data_dir=get_settings().data_dir,
+            amend_days=7,
+            zone=clinic_zone(),
+            actor=Actor(),
+        ).ok
     state = make(WorkbenchState, token=doctor_token, path=routes.WORKBENCH)
     state.on_load()
     download = {k._js_expr: v for k, v in state.download_pdf(target).args}

@@ -38,7 +38,7 @@ from tests.conftest import user_by_login
 from tests.services.signing.test_verification import flip_content_byte
 from tests.state.test_states import spy_threads
 
-pytestmark = pytest.mark.usefixtures("app_db", "clinic_ca")
+pytestmark = pytest.mark.usefixtures("app_db")
 DOCTOR = "sh-feihuan@8112"
 
 
