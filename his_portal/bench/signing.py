@@ -15,9 +15,11 @@ from his_portal.bench.report import Report, timed_ms
 from his_portal.services.pki import authority as pki
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.seals.image import SealOptions, extract_signature
+from his_portal.services.seals.store import system_seal_png
 from his_portal.services.signing import fonts
 from his_portal.services.signing.pades import SigningOptions, sign_pdf
 from his_portal.services.signing.record_pdf import RecordDocument, render_record_pdf
+from his_portal.services.signing.verify_links import new_verify_id, verify_url
 
 __all__ = ["run"]
 
@@ -71,8 +73,14 @@ def _signer():
 
 
 def _render() -> bytes:
+    """A record as the batch renders it: with the seal (the visible signature's
+    appearance) and the footer's verification link and QR code."""
     return render_record_pdf(
-        DOCUMENT, seal_png=None, signer_name="郑程", signed_at="2026-11-25 15:00:00"
+        DOCUMENT,
+        seal_png=system_seal_png("郑程"),
+        signer_name="郑程",
+        signed_at="2026-11-25 15:00:00",
+        verify_url=verify_url("http://localhost:3000", new_verify_id()),
     )
 
 
