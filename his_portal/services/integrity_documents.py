@@ -15,20 +15,17 @@ data after its signature.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyhanko.pdf_utils.reader import PdfFileReader
-
 from his_portal.services.signing.archive_validation import validate_archived
-from his_portal.services.signing.pades_level import PadesLevel, signature_level
+from his_portal.services.signing.pades_level import PadesLevel
 from his_portal.services.signing.validation import (
     ValidationError,
     validate_with_pyhanko,
 )
 
-__all__ = ["DocumentCheck", "check_document", "pdf_level"]
+__all__ = ["DocumentCheck", "check_document"]
 
 _CHUNK = 1 << 20
 
@@ -51,17 +48,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pdf_level(pdf: bytes) -> PadesLevel | None:
-    """The PAdES level of the PDF's last signature; None: unreadable, unsigned."""
-    try:
-        signatures = PdfFileReader(
-            io.BytesIO(pdf), strict=False
-        ).embedded_regular_signatures
-        return signature_level(signatures[-1]) if signatures else None
-    except Exception:  # any parser failure: no level (the validator says why)
-        return None
-
-
 def _archive_problem(pdf: bytes, ca_pem: bytes) -> str | None:
     try:
         archive = validate_archived(pdf, trust_roots_pem=[ca_pem])
@@ -72,7 +58,8 @@ def _archive_problem(pdf: bytes, ca_pem: bytes) -> str | None:
     return None
 
 
-def _signature_problems(pdf: bytes, ca_pem: bytes, level: PadesLevel | None):
+def _signature_problems(pdf: bytes, ca_pem: bytes) -> tuple[str, list[str]]:
+    """The level ("" : unreadable) and what is wrong with the signature."""
     try:
         report = validate_with_pyhanko(pdf, trust_roots_pem=[ca_pem])
         if not report.ok and report.timestamp_valid and report.timestamp_time:
@@ -82,8 +69,8 @@ def _signature_problems(pdf: bytes, ca_pem: bytes, level: PadesLevel | None):
                 pdf, trust_roots_pem=[ca_pem], moment=report.timestamp_time
             )
     except ValidationError as exc:
-        return [f"签名无法校验：{exc.message}"]
-    archived = level == PadesLevel.B_LTA
+        return "", [f"签名无法校验：{exc.message}"]
+    archived = report.level == PadesLevel.B_LTA
     problems = [
         text
         for ok, text in (
@@ -102,7 +89,7 @@ def _signature_problems(pdf: bytes, ca_pem: bytes, level: PadesLevel | None):
     ]
     if archived and not problems:
         problems += filter(None, [_archive_problem(pdf, ca_pem)])
-    return problems
+    return report.level.value, problems
 
 
 def check_document(
@@ -123,7 +110,5 @@ def check_document(
         return DocumentCheck("", "文件缺失")
     if _sha256(path) != sha256:
         return DocumentCheck("", "文件内容与签署时的SHA-256不符")
-    pdf = path.read_bytes()
-    level = pdf_level(pdf)
-    problems = _signature_problems(pdf, ca_pem, level)
-    return DocumentCheck(level.value if level else "", "；".join(problems) or None)
+    level, problems = _signature_problems(path.read_bytes(), ca_pem)
+    return DocumentCheck(level, "；".join(problems) or None)

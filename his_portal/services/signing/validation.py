@@ -31,6 +31,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from his_portal.services.signing.pades import SigningError
+from his_portal.services.signing.pades_level import PadesLevel, signature_level
 
 __all__ = [
     "PdfsigReport",
@@ -89,6 +90,8 @@ class ValidationReport:
     report is about the last one)."""
     summary: str
     """pyHanko's one-line summary, for logs."""
+    level: PadesLevel
+    """The last signature's PAdES level, by structure (:mod:`.pades_level`)."""
 
     @property
     def archived(self) -> bool:
@@ -164,6 +167,7 @@ def validate_with_pyhanko(
             signature, signer_validation_context=context, ts_validation_context=context
         )
         archive = _doc_timestamp(stamps[-1], context) if stamps else None
+        level = signature_level(signature)
     except (SignatureValidationError, ValueError, KeyError, TypeError) as exc:
         raise ValidationError("签名数据已损坏，无法校验") from exc
     stamp = status.timestamp_validity
@@ -186,6 +190,7 @@ def validate_with_pyhanko(
         signing_time=status.signer_reported_dt,
         signature_count=len(signatures),
         summary=status.summary(),
+        level=level,
     )
 
 
