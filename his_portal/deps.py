@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 
 from his_portal import routes
@@ -36,6 +37,7 @@ def issuing_profile() -> IssuingProfile:
         policy_oid=settings.cert_policy_oid,
         cps_url=settings.cps_url,
         tsa_policy_oid=settings.tsa_policy_oid,
+        tsa_renew_before=timedelta(days=settings.archive_renew_days + 60),
     )
 
 

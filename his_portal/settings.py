@@ -33,6 +33,12 @@ SMS_FIELDS = (
 FACE_FIELDS = ("secret_id", "secret_key", "rule_id", "endpoint", "region")
 
 
+#: The clinic TSA's certificate (5 years) is re-issued this margin plus 60 days
+#: before it expires (:attr:`IssuingProfile.tsa_renew_before`); a longer margin
+#: would re-issue it every day.
+ARCHIVE_RENEW_DAYS_MAX = 1460
+
+
 class SettingsError(HisError):
     """A setting in the environment has a value we cannot use."""
 
@@ -46,13 +52,15 @@ def _flag(raw: str, name: str) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _positive_int(raw: str, name: str) -> int:
+def _positive_int(raw: str, name: str, most: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, not {value}")
+    if most is not None and value > most:
+        raise SettingsError(f"{name} must be at most {most}, not {value}")
     return value
 
 
@@ -297,7 +305,9 @@ class Settings:
                 env.get("HIS_CPS_URL") or public_url + "/pki/cps", "HIS_CPS_URL"
             ),
             archive_renew_days=_positive_int(
-                env.get("HIS_ARCHIVE_RENEW_DAYS", "365"), "HIS_ARCHIVE_RENEW_DAYS"
+                env.get("HIS_ARCHIVE_RENEW_DAYS", "365"),
+                "HIS_ARCHIVE_RENEW_DAYS",
+                most=ARCHIVE_RENEW_DAYS_MAX,
             ),
             archive_ageing_algorithms=_ageing(
                 env.get("HIS_ARCHIVE_AGEING_ALGORITHMS", "sha1,rsa<2048"),

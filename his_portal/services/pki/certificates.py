@@ -95,15 +95,20 @@ def _stale(session: Session, profile: IssuingProfile, now: datetime) -> list[str
     """Which of the TSA and OCSP certificates are missing or due for renewal."""
     stale = []
     tsa = _row(session, TSA)
-    if tsa is None or _policies(tsa.cert_pem) != {profile.tsa_policy_oid}:
+    if (
+        tsa is None
+        or _policies(tsa.cert_pem) != {profile.tsa_policy_oid}
+        or _not_after(tsa.cert_pem) < now + profile.tsa_renew_before
+    ):
         stale.append(TSA)
     ocsp = _row(session, OCSP)
-    if ocsp is None or (
-        x509.load_pem_x509_certificate(ocsp.cert_pem.encode()).not_valid_after_utc
-        < now + OCSP_RENEW_BEFORE
-    ):
+    if ocsp is None or _not_after(ocsp.cert_pem) < now + OCSP_RENEW_BEFORE:
         stale.append(OCSP)
     return stale
+
+
+def _not_after(cert_pem: str) -> datetime:
+    return x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
 
 
 def ensure_authority(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -36,6 +37,10 @@ class IssuingProfile:
         cps_url: The certification practice statement (policy qualifier); empty:
             the policy goes without a qualifier.
         tsa_policy_oid: The TSA's policy: in its certificate and in every token.
+        tsa_renew_before: The TSA certificate is re-issued when it has less than
+            this left: archive renewal's margin (``HIS_ARCHIVE_RENEW_DAYS``) plus
+            60 days, so archive timestamps are never made with a certificate
+            that is itself due for renewal.
     """
 
     ocsp_url: str = ""
@@ -43,6 +48,7 @@ class IssuingProfile:
     policy_oid: str = DOCTOR_POLICY_OID
     cps_url: str = ""
     tsa_policy_oid: str = TSA_POLICY_OID
+    tsa_renew_before: timedelta = timedelta(days=365 + 60)
 
 
 def certificate_policies(oid: str, cps_url: str = "") -> x509.CertificatePolicies:

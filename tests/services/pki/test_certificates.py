@@ -63,6 +63,21 @@ def test_the_ocsp_signer_is_renewed_before_it_expires(pki_db):
     assert now[f"ocsp-{old.key_id}"[:16]].cert_pem == old.cert_pem
 
 
+def test_the_tsa_is_reissued_before_archive_renewal_would_need_a_new_one(pki_db):
+    """Archive renewal stamps with the clinic TSA; that certificate is replaced
+    while it still has more than renewal's margin left."""
+    old = rows(pki_db)["tsa"]
+    expires = cert_of(old).not_valid_after_utc
+    ensure(pki_db, expires - PROFILE.tsa_renew_before - timedelta(days=1))
+    assert rows(pki_db)["tsa"].key_id == old.key_id
+    ensure(pki_db, expires - PROFILE.tsa_renew_before + timedelta(days=1))
+    pki_db.commit()
+    now = rows(pki_db)
+    assert now["tsa"].key_id != old.key_id
+    assert now[f"tsa-{old.key_id}"[:16]].cert_pem == old.cert_pem
+    assert cert_of(now["tsa"]).not_valid_after_utc > expires
+
+
 def test_a_new_tsa_policy_reissues_the_tsa_and_keeps_the_old_one(pki_db):
     old = rows(pki_db)["tsa"]
     assert [p.policy_identifier.dotted_string for p in policies(cert_of(old))] == [

@@ -385,6 +385,7 @@ def test_the_settings_read_and_check_the_renewal_knobs(tmp_path):
     for name, value, message in (
         ("HIS_ARCHIVE_RENEW_DAYS", "0", "HIS_ARCHIVE_RENEW_DAYS must be positive"),
         ("HIS_ARCHIVE_RENEW_DAYS", "a year", "must be an integer"),
+        ("HIS_ARCHIVE_RENEW_DAYS", "1461", "must be at most 1460"),
         ("HIS_ARCHIVE_AGEING_ALGORITHMS", "sha1,whirlpool", "not 'whirlpool'"),
         ("HIS_ARCHIVE_AGEING_ALGORITHMS", "rsa<many", "or rsa<BITS"),
     ):
