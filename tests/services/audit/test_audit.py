@@ -8,11 +8,7 @@ import json
 
 from his_portal.models import AuditEvent, AuditHead
 from his_portal.services import audit
-from his_portal.services.audit import (
-    chain,
-    verify,
-    verify_chain,
-)
+from his_portal.services.audit import chain, verify, verify_chain
 from tests.conftest import AUDIT_KEY
 from tests.services.audit.audit_helpers import (
     event_at,
