@@ -5,16 +5,12 @@ bring the badge down."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.app_env import app_data_dir, run_in_app
 from tests.e2e.test_auth_journeys import login, shot, url_path
 
 pytestmark = pytest.mark.e2e
@@ -62,34 +58,8 @@ with db.session() as s:
 """
 
 
-def _app_data_dir(tmp_path_factory) -> Path:
-    """The running app's data dir: ``app_url`` serves from this test session's
-    ``his-e2e<n>/data`` (see tests/e2e/conftest.py)."""
-    (data,) = [
-        path / "data"
-        for path in tmp_path_factory.getbasetemp().glob("his-e2e[0-9]*")
-        if (path / "data" / "his_portal.db").exists()
-    ]
-    return data
-
-
 def remind(app_url: str, data_dir: Path, records: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HIS_")}
-    env |= {
-        "HIS_DATA_DIR": str(data_dir),
-        "HIS_DEMO_MODE": "true",
-        "HIS_PUBLIC_URL": app_url,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", REMIND, str(records), MANAGER, DOCTOR],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_app(app_url, data_dir, REMIND, str(records), MANAGER, DOCTOR)
 
 
 def badge(page: Page, unread: int):
@@ -100,7 +70,7 @@ def badge(page: Page, unread: int):
 def test_a_reminder_reaches_the_doctor_who_reads_it(
     page: Page, app_url: str, tmp_path_factory
 ):
-    data_dir = _app_data_dir(tmp_path_factory)
+    data_dir = app_data_dir(tmp_path_factory)
     first = remind(app_url, data_dir, 2)
     assert first["summary"].startswith("已向郑程发送催签通知（2份病历）")
     login(page, DOCTOR, "/workbench")

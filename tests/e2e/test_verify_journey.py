@@ -1,7 +1,9 @@
 """验证 in Chromium, logged out: from the login page's link upload a PDF 郑程 has just
-signed → 有效; the same file with one byte changed → 无效; a text file → one clear
-message; then the QR code in the PDF's footer, read as a phone camera would, opens
-/verify/<id> with the signature's status and no patient data."""
+signed → 有效, PAdES B-LTA; the same file with one byte changed → 无效; with an
+incremental update appended after signing → 无效, changed after signing; a PDF
+signed under another CA → 不受信任; a text file → one clear message; then the QR
+code in the PDF's footer, read as a phone camera would, opens /verify/<id> with the
+signature's status and no patient data."""
 
 from __future__ import annotations
 
@@ -14,9 +16,14 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from his_portal.services.signing import verification, verify_links
+from his_portal.services.signing.verification_report import WHOLE_WITH_LTV
 from tests.e2e.test_auth_journeys import ARTIFACTS, login, shot
 from tests.e2e.test_signing_journey import ready_to_sign, row
-from tests.services.signing.test_verification import flip_content_byte
+from tests.services.signing.test_verification import (  # noqa: F401 (fixture)
+    flip_content_byte,
+    foreign_pdf,
+    overlay,
+)
 
 
 def sign_first_unsigned(page: Page) -> tuple[str, str]:
@@ -85,7 +92,20 @@ def upload(page: Page, path: Path) -> None:
     page.locator('input[type="file"]').set_input_files(str(path))
 
 
-def test_verify_a_signed_pdf_without_logging_in(new_page, tmp_path: Path):
+def item(page: Page, label: str):
+    """The 签名详情 row ``label``'s value cell."""
+    return (
+        page.get_by_role("row")
+        .filter(has=page.get_by_role("rowheader", name=label, exact=True))
+        .locator("td")
+    )
+
+
+def test_verify_a_signed_pdf_without_logging_in(
+    new_page,
+    tmp_path: Path,
+    foreign_pdf: bytes,  # noqa: F811 (the imported fixture)
+):
     doctor = new_page()
     login(doctor, "sh-feihuan@8112", "/workbench")
     ready_to_sign(doctor)
@@ -107,6 +127,13 @@ def test_verify_a_signed_pdf_without_logging_in(new_page, tmp_path: Path):
     table = visitor.get_by_role("table")
     expect(table).to_contain_text("郑程")
     expect(table).to_contain_text("上海维乐海趣路门诊 时间戳服务")
+    expect(item(visitor, "签名级别")).to_have_text(
+        "PAdES B-LTA（长期验证，含文档时间戳）"
+    )
+    expect(item(visitor, "签名覆盖范围")).to_have_text(WHOLE_WITH_LTV)
+    expect(item(visitor, "签名后的改动")).to_have_text(
+        "签名后仅追加了长期验证数据和文档时间戳（允许）"
+    )
     shot(visitor, "verify-valid.png")
 
     tampered = tmp_path / "tampered.pdf"
@@ -120,6 +147,35 @@ def test_verify_a_signed_pdf_without_logging_in(new_page, tmp_path: Path):
     ).to_be_visible()
     expect(visitor.get_by_text(verification.NO_MATCH)).to_be_visible()
     shot(visitor, "verify-tampered.png")
+
+    updated = tmp_path / "updated.pdf"
+    updated.write_bytes(overlay(pdf.read_bytes()))  # draws over the signed page
+    upload(visitor, updated)
+    expect(visitor.get_by_role("heading", name="签名 1：无效")).to_be_visible(
+        timeout=30_000
+    )
+    expect(visitor.get_by_text("原因：签名后文件被追加修改")).to_be_visible()
+    expect(item(visitor, "签名后的改动")).to_have_text(
+        "签名后有增量更新：修改了页面内容或文件结构"
+    )
+    expect(item(visitor, "签名覆盖范围")).to_contain_text("其后另有追加内容")
+    expect(visitor.get_by_text(verification.APPENDED.format(version=1))).to_be_visible()
+    expect(visitor.get_by_role("table")).to_contain_text("郑程")
+    shot(visitor, "verify-updated.png")
+
+    foreign = tmp_path / "foreign.pdf"
+    foreign.write_bytes(foreign_pdf)
+    upload(visitor, foreign)
+    expect(
+        visitor.get_by_text(
+            "原因：签名证书不是由本院CA签发或证书链无法验证（不受信任）"
+        )
+    ).to_be_visible(timeout=30_000)
+    expect(visitor.get_by_role("heading", name="签名 1：无效")).to_be_visible()
+    expect(item(visitor, "证书状态")).to_have_text("非本系统签发的证书")
+    expect(item(visitor, "证书颁发者")).to_have_text(re.compile("^别家诊所"))
+    expect(visitor.get_by_text(verification.NO_MATCH)).to_be_visible()
+    shot(visitor, "verify-foreign.png")
 
     text = tmp_path / "note.pdf"
     text.write_text("这不是PDF文件", encoding="utf-8")
