@@ -81,7 +81,8 @@ def test_sms_code_wrong_then_right_opens_the_signing_step(doctor_token):
     assert "验证码错误" in state.message and state.step == "willing"
     state.set_code(code)
     preview = state.confirm_code()  # the preview renders in a background event
-    assert preview_event(preview) == ("render_preview", [0, state.seal_choice])
+    assert state.seal_choice == "system"  # no 个性签章 set up here
+    assert preview_event(preview) == ("render_preview", [0, "system"])
     assert state.step == "sign"
     assert state.file_names[0].endswith("_郭少青_P120111190005083_美学修复")
     assert state.record_ids == [record_id("P120111190005083")]
