@@ -100,9 +100,10 @@ def wang_ready(page: Page, audit: Audit | None = None) -> None:
     page.get_by_role("button", name="保存").click()
     expect(page.locator("[data-sonner-toast]", has_text="已保存").first).to_be_visible()
     page.get_by_role("tab", name="实名认证").click()
-    verify = page.get_by_role("button", name="一键实名认证")
-    if verify.is_visible():
-        verify.click()
+    status = page.get_by_text(re.compile(r"^(通过|未验证)$")).first
+    expect(status).to_be_visible()  # the tab has rendered: is_visible() does not wait
+    if status.inner_text() == "未验证":
+        page.get_by_role("button", name="一键实名认证").click()
     expect(page.get_by_text("通过", exact=True)).to_be_visible()
     if audit:
         audit(page, "王莉 个人中心 · 实名认证 (通过)")
