@@ -34,9 +34,10 @@ from pyhanko_certvalidator import ValidationContext
 from sqlmodel import Session, select
 
 from his_portal.errors import HisError
-from his_portal.models import DoctorCertificate, SignedDocument, utcnow
+from his_portal.models import DoctorCertificate, utcnow
 from his_portal.services.pki import certificates
 from his_portal.services.signing import verification_report as texts
+from his_portal.services.signing.archive_renewal import document_by_hash
 from his_portal.services.signing.pades_level import LABELS, signature_level
 from his_portal.services.signing.validation import seals_whole_file, stamp_verifies
 from his_portal.services.signing.verification_report import (
@@ -225,12 +226,6 @@ def _check(
     )
 
 
-def _stored(session: Session, digest: str) -> SignedDocument | None:
-    return session.exec(
-        select(SignedDocument).where(SignedDocument.sha256 == digest)
-    ).first()
-
-
 def _range_end(signature: EmbeddedPdfSignature) -> int:
     """Where the revision a signature (or timestamp) covers ends; 0: unusable."""
     try:
@@ -243,7 +238,7 @@ def _range_end(signature: EmbeddedPdfSignature) -> int:
 def _match(
     session: Session, data: bytes, signatures: list[EmbeddedPdfSignature]
 ) -> tuple[bool, str]:
-    found = _stored(session, hashlib.sha256(data).hexdigest())
+    found = document_by_hash(session, hashlib.sha256(data).hexdigest())
     if found is not None:
         text = f"与本系统第{found.version}版签署文件一致"
         if found.superseded_at is not None:
@@ -252,7 +247,7 @@ def _match(
     for signature in signatures:
         end = _range_end(signature)
         found = (
-            _stored(session, hashlib.sha256(data[:end]).hexdigest())
+            document_by_hash(session, hashlib.sha256(data[:end]).hexdigest())
             if 0 < end < len(data)
             else None
         )
