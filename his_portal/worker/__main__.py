@@ -43,11 +43,11 @@ def main() -> int:
         check_worker_health=True,
         health_check_interval=5,
         # An idle worker polls the SQLite queue (Redis blocks instead): at most a
-        # quarter second between looks, not huey's default of up to 10 s, so a
+        # tenth of a second between looks, not huey's default of up to 10 s, so a
         # batch starts when 签署 is pressed. A look is one indexed SELECT.
         initial_delay=0.05,
         backoff=1.5,
-        max_delay=0.25,
+        max_delay=0.1,
     ).run()
     return 0
 

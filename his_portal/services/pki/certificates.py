@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from his_portal.models import CertStatus, DoctorCertificate, IssuerKey, utcnow
 from his_portal.services.pki import authority as pki
 from his_portal.services.pki import crl_cache
+from his_portal.services.pki.keyvault import open_issuer_key
 from his_portal.services.pki.profile import IssuingProfile
 
 __all__ = [
@@ -173,7 +174,7 @@ def load_authority(*, session: Session, kek: bytes, purpose: str = CA) -> Author
     row = session.exec(select(IssuerKey).where(IssuerKey.purpose == purpose)).first()
     if row is None:
         raise pki.PkiError("本院CA尚未创建，请先运行初始化（make run）")
-    key = pki.decrypt_private_key(row.key_pem_enc.encode(), kek=kek, key_id=row.key_id)
+    key = open_issuer_key(row.key_pem_enc.encode(), kek=kek, key_id=row.key_id)
     return Authority(cert_pem=row.cert_pem.encode(), key=key)
 
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -36,6 +37,7 @@ __all__ = [
     "encrypt_private_key",
     "load_or_create_kek",
     "mac_key",
+    "open_issuer_key",
 ]
 
 #: Every HMAC use has its own key derived from the KEK (HKDF ``info`` = purpose).
@@ -130,6 +132,33 @@ def decrypt_private_key(pem: bytes, *, kek: bytes, key_id: str) -> rsa.RSAPrivat
         raise KekError("密钥加密密钥不正确或私钥已损坏，无法解密私钥") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KekError("私钥类型不受支持（应为RSA）")
+    return key
+
+
+_issuer_keys_lock = threading.Lock()
+# Opening a stored key costs ≈ 48 ms (PBKDF2). The clinic's own keys (CA, TSA, OCSP
+# signer) are opened once per process and KEK; a renewed one has another key id.
+_issuer_keys: dict[tuple[bytes, str, bytes], rsa.RSAPrivateKey] = {}
+
+
+def open_issuer_key(pem: bytes, *, kek: bytes, key_id: str) -> rsa.RSAPrivateKey:
+    """:func:`decrypt_private_key` for the clinic's CA, TSA and OCSP keys, kept
+    open in this process (doctors' keys are not: a batch keeps its own).
+
+    Raises:
+        KekError: As :func:`decrypt_private_key`.
+    """
+    cache_key = (
+        hashlib.sha256(kek).digest(),
+        key_id,
+        hashlib.sha256(pem).digest(),
+    )
+    with _issuer_keys_lock:
+        key = _issuer_keys.get(cache_key)
+    if key is None:
+        key = decrypt_private_key(pem, kek=kek, key_id=key_id)
+        with _issuer_keys_lock:
+            _issuer_keys[cache_key] = key
     return key
 
 

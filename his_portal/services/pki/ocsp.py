@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import threading
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -30,7 +28,7 @@ from sqlmodel import Session, col, select
 from his_portal.models import CertStatus, DoctorCertificate, IssuerKey, utcnow
 from his_portal.services.pki import certificates
 from his_portal.services.pki.crl import reason_flag
-from his_portal.services.pki.keyvault import PkiError, decrypt_private_key
+from his_portal.services.pki.keyvault import PkiError, open_issuer_key
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -47,11 +45,6 @@ MAX_REQUEST_BYTES = 8192
 _MAX_NONCE = 32
 _NOT_OURS = "该证书不是本院CA签发的，无法提供OCSP状态"
 _Status = ocsp.OCSPCertStatus
-
-_keys_lock = threading.Lock()
-# Opening a stored key costs ~35 ms (PBKDF2): the signer's key is opened once per
-# process and KEK (a renewed signer has another key id, hence another entry).
-_keys: dict[tuple[str, str], rsa.RSAPrivateKey] = {}
 
 
 def error_response(status: ocsp.OCSPResponseStatus) -> bytes:
@@ -78,13 +71,7 @@ def _signer(session: Session, kek: bytes) -> tuple[x509.Certificate, rsa.RSAPriv
     ).first()
     if row is None:
         raise PkiError("本院OCSP服务证书尚未创建，请先运行初始化（make run）")
-    cache_key = (hashlib.sha256(kek).hexdigest(), row.key_id)
-    with _keys_lock:
-        key = _keys.get(cache_key)
-    if key is None:
-        key = decrypt_private_key(row.key_pem_enc.encode(), kek=kek, key_id=row.key_id)
-        with _keys_lock:
-            _keys[cache_key] = key
+    key = open_issuer_key(row.key_pem_enc.encode(), kek=kek, key_id=row.key_id)
     return x509.load_pem_x509_certificate(row.cert_pem.encode()), key
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from his_portal.services.pki import authority as pki
+from his_portal.services.pki import keyvault
 
 NOW = dt.datetime(2026, 6, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
 CLINIC = "测试口腔诊所"
@@ -116,6 +117,21 @@ def test_wrong_kek_or_key_id_fails_loudly(ca: pki.IssuedCert, which: str) -> Non
     other_id = "other" if which == "key_id" else ca.key_id
     with pytest.raises(pki.KekError, match="密钥加密密钥不正确"):
         pki.decrypt_private_key(pem, kek=other_kek, key_id=other_id)
+
+
+@pytest.mark.parametrize("which", ["kek", "key_id"])
+def test_an_issuer_key_opened_once_is_still_refused_to_a_wrong_kek_or_id(
+    ca: pki.IssuedCert, which: str
+) -> None:
+    kek = b"\x03" * 32
+    pem = pki.encrypt_private_key(ca.key, kek=kek, key_id=ca.key_id)
+    opened = keyvault.open_issuer_key(pem, kek=kek, key_id=ca.key_id)
+    assert opened.private_numbers() == ca.key.private_numbers()
+    assert keyvault.open_issuer_key(pem, kek=kek, key_id=ca.key_id) is opened
+    other_kek = b"\x04" * 32 if which == "kek" else kek
+    other_id = "other" if which == "key_id" else ca.key_id
+    with pytest.raises(pki.KekError, match="密钥加密密钥不正确"):
+        keyvault.open_issuer_key(pem, kek=other_kek, key_id=other_id)
 
 
 def test_unencrypted_or_bad_length_key_input_rejected(ca: pki.IssuedCert) -> None:
