@@ -25,7 +25,7 @@ from his_portal.demo.data import pinyin_key
 from his_portal.models import Clinic, MedicalRecord, Patient, Role, Sex, User
 from his_portal.services.auth import hash_password
 from his_portal.services.identity.idcard import resident_check_digit
-from tests.adapters.test_face_providers import (
+from tests.adapters.fake_tencent import (
     RULE_ID,
     SECRET_ID,
     SECRET_KEY,

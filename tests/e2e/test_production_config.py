@@ -25,7 +25,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from his_portal.demo.data import pinyin_key
 from his_portal.settings import clinic_zone
-from tests.adapters.test_face_providers import RULE_ID
+from tests.adapters.fake_tencent import RULE_ID
 from tests.e2e import fakes
 from tests.e2e.browsing import assert_valid_pdf, contexts
 from tests.e2e.fakes import (

@@ -8,8 +8,6 @@ import io
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,21 +18,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pypdf import PdfReader
 
-from his_portal.adapters.tsa_client import (
-    REQUEST_CONTENT_TYPE,
-    RESPONSE_CONTENT_TYPE,
-    TimeStampResp,
-    TsaProviderError,
-    build_request,
-    token_from_response,
-)
 from his_portal.services.pki import authority as pki
-from his_portal.services.pki.profile import TSA_POLICY_OID
 from his_portal.services.pki.timestamp_authority import TimestampAuthority
 from his_portal.services.signing.pades import (
     SigningError,
     SigningOptions,
-    TimestampError,
     sign_pdf,
 )
 from his_portal.services.signing.record_pdf import render_record_pdf
@@ -43,7 +31,6 @@ from his_portal.services.signing.validation import (
     validate_with_pdfsig,
     validate_with_pyhanko,
 )
-from tests.fake_server import FakeHandler, serve
 from tests.services.signing.test_documents import ARTIFACTS, make_record, make_seal_png
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -283,109 +270,6 @@ def test_signed_attributes_are_the_cades_three(signed: bytes, keys: Keys) -> Non
     assert cert_id["issuer_serial"]["serial_number"].native == cert.serial_number
 
 
-# --- the built-in TSA -------------------------------------------------------------
-
-
-def test_tsa_grants_a_token_bound_to_the_request(tsa: TimestampAuthority) -> None:
-    request, nonce = build_request(b"signature value")
-    token = token_from_response(tsa.timestamp(request), request_der=request)
-    info = token["content"]["encap_content_info"]["content"].parsed
-    assert info["nonce"].native == nonce
-    assert info["policy"].dotted == TSA_POLICY_OID  # from the TSA certificate
-    assert len(token["content"]["certificates"]) == 2  # TSA cert + CA
-    attrs = token["content"]["signer_infos"][0]["signed_attrs"].native
-    assert any(attr["type"] == "signing_certificate_v2" for attr in attrs)
-    other, _ = build_request(b"another document")
-    with pytest.raises(TsaProviderError, match="消息摘要不一致"):
-        token_from_response(tsa.timestamp(request), request_der=other)
-
-
-def test_tsa_omits_certificates_unless_asked(tsa: TimestampAuthority) -> None:
-    request, _ = build_request(b"x", cert_req=False)
-    token = token_from_response(tsa.timestamp(request), request_der=request)
-    assert not token["content"]["certificates"]
-
-
-@pytest.mark.parametrize(
-    ("request_der", "fail_info"),
-    [
-        (b"\x30\x03\x02\x01\x01", "bad_data_format"),
-        (build_request(b"x", hash_algorithm="md5")[0], "bad_alg"),
-        (build_request(b"x", hash_algorithm="sha1")[0], "bad_alg"),
-    ],
-)
-def test_tsa_rejects_bad_requests(
-    tsa: TimestampAuthority, request_der: bytes, fail_info: str
-) -> None:
-    response = TimeStampResp.load(tsa.timestamp(request_der))
-    assert response["status"]["status"].native == "rejection"
-    assert response["status"]["fail_info"].native == {fail_info}
-
-
-def test_tsa_rejects_when_its_certificate_is_not_valid(keys: Keys) -> None:
-    late = TimestampAuthority(
-        cert_pem=keys.tsa.cert_pem,
-        key=keys.tsa.key,
-        clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=3650),
-    )
-    response = TimeStampResp.load(late.timestamp(build_request(b"x")[0]))
-    assert response["status"]["fail_info"].native == {"system_failure"}
-
-
-def test_tsa_refuses_wrong_key_or_certificate(keys: Keys) -> None:
-    with pytest.raises(SigningError, match="不匹配"):
-        TimestampAuthority(cert_pem=keys.tsa.cert_pem, key=keys.doctor.key)
-    with pytest.raises(SigningError, match="timeStamping"):
-        TimestampAuthority(cert_pem=keys.doctor.cert_pem, key=keys.doctor.key)
-
-
-class _TsaHandler(FakeHandler):
-    tsa: TimestampAuthority
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.path != "/tsa" or self.headers["Content-Type"] != (
-            REQUEST_CONTENT_TYPE
-        ):
-            self.reply(500, b"", "text/plain")
-            return
-        self.reply(200, self.tsa.timestamp(body), RESPONSE_CONTENT_TYPE)
-
-
-@pytest.fixture(scope="module")
-def tsa_server(tsa: TimestampAuthority) -> Iterator[str]:
-    with serve(type("Handler", (_TsaHandler,), {"tsa": tsa})) as base:
-        yield base
-
-
-def test_external_tsa_over_http(record_pdf: bytes, keys: Keys, tsa_server) -> None:
-    options = SigningOptions(tsa_url=f"{tsa_server}/tsa")
-    pdf = sign(record_pdf, keys.doctor, keys.ca, options=options)
-    report = validate_with_pyhanko(pdf, trust_roots_pem=[keys.ca.cert_pem])
-    assert report.ok
-    broken = SigningOptions(tsa_url=f"{tsa_server}/broken")
-    with pytest.raises(TimestampError, match="HTTP 500"):
-        sign(record_pdf, keys.doctor, keys.ca, options=broken)
-
-
-class _RejectingTsa:
-    def __init__(self, tsa: TimestampAuthority) -> None:
-        self.tsa = tsa
-
-    def timestamp(self, request_der: bytes) -> bytes:
-        return self.tsa.timestamp(b"not a request")
-
-
-def test_tsa_rejection_becomes_a_timestamp_error(
-    record_pdf: bytes, keys: Keys, tsa: TimestampAuthority
-) -> None:
-    with pytest.raises(TimestampError) as caught:
-        sign(record_pdf, keys.doctor, keys.ca, tsa=_RejectingTsa(tsa))
-    assert caught.value.message.startswith("时间戳服务拒绝了请求")
-    with pytest.raises(TimestampError, match="http"):
-        sign(record_pdf, keys.doctor, keys.ca, options=SigningOptions(tsa_url="ftp:x"))
-
-
 # --- the endesive / oscrypto workaround ----------------------------------------------
 
 _SUBPROCESS_SIGN = """
@@ -429,15 +313,3 @@ def test_endesive_signs_in_a_fresh_interpreter(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "signed"
-
-
-def test_render_and_sign_speed(keys: Keys, tsa: TimestampAuthority) -> None:
-    seal = make_seal_png()
-    records = [make_record(record_no=f"P1112200007{i:02d}") for i in range(20)]
-    start = time.perf_counter()
-    for record in records:
-        pdf = render_record_pdf(record, seal_png=seal, signer_name="王莉", signed_at="")
-        sign(pdf, keys.doctor, keys.ca, tsa=tsa)
-    per_record = (time.perf_counter() - start) / len(records) * 1000
-    print(f"\nrender + sign (B-T, in-process TSA): {per_record:.0f} ms/record")
-    assert per_record < 2000
