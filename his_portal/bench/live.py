@@ -28,7 +28,8 @@ from pathlib import Path
 from his_portal.bench import live_batch
 from his_portal.bench.report import Report
 from his_portal.states.workbench import WorkbenchState
-from tests.hostile.reflex_ws import LOGIN_SUBMIT, AsyncReflexClient
+from tests.hostile.reflex_protocol import LOGIN_SUBMIT
+from tests.hostile.reflex_ws import AsyncReflexClient
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOD = 80

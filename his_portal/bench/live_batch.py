@@ -33,7 +33,8 @@ from his_portal.bench.report import Report, p95
 from his_portal.demo.chain import HISTORY_DOCTORS
 from his_portal.models import MedicalRecord, Patient, User, utcnow
 from his_portal.states.workbench import WorkbenchState
-from tests.hostile.reflex_ws import AsyncReflexClient, state_full_name
+from tests.hostile.reflex_protocol import state_full_name
+from tests.hostile.reflex_ws import AsyncReflexClient
 
 __all__ = ["DOCTORS", "add_records", "run"]
 

@@ -1,36 +1,10 @@
-"""A small client that speaks Reflex 0.10's websocket protocol, as the browser does.
+"""A small client that speaks Reflex 0.10's websocket protocol, as the browser does
+(the protocol: :mod:`tests.hostile.reflex_protocol`).
 
-No pytest, no app import: ``make bench`` and the hostile tests both use it.
+No pytest, no app import: ``make bench`` and the hostile tests both use it; the
+synchronous face is :class:`tests.hostile.reflex_sync.ReflexClient`.
 
-What the browser does (``reflex_base/.templates/web/utils/state.js`` and the compiled
-``utils/context.jsx``), and what this client replays:
-
-* Socket.IO over a plain websocket at ``/_event/`` (Engine.IO path), namespace
-  ``/_event``, with ``?token=<client token>`` in the URL. The client token is a
-  random id per browser tab (``sessionStorage["token"]``); it names the server-side
-  state tree. The server may answer ``new_token`` (a duplicate tab): from then on the
-  tab uses the new one.
-* The boot event rides in the CONNECT packet (``auth={"event": ...}``):
-  ``reflex___state____state.hydrate_and_load`` with ``payload.vars`` holding the
-  browser-storage values, keyed by the fully qualified var name
-  (``<state full name>.<var>_rx_state_``). Here that is the login session token,
-  ``AuthState.token = rx.LocalStorage(name="his_session")``.
-* Every event is ``emit("event", {"name": "<state full name>.<handler>", "payload":
-  {<arg>: <value>}, "router_data": {"pathname", "asPath", "query"}})``. The server
-  adds the connection's headers, client IP and session id itself.
-* The server answers with ``"event"`` messages ``{"delta": {<state>: {<var>_rx_state_:
-  value}}, "events": [frontend events: _redirect, _call_function (toasts),
-  _download ...]}``. There is no "done" marker (``StateUpdate.final`` is gone), so
-  ``call`` ends with sentinel events: events of one tab run one after another, so the
-  answer to a sentinel sent after the call marks the end of the call's own output.
-  A call may chain more events (``return OtherState.handler``); those are queued
-  behind the first sentinel, so sentinels are repeated until one round brings
-  nothing new. The sentinel is ``State.set_is_hydrated(True)`` with a unique query
-  string in its router data, so its answer is recognisable (the router vars change).
-  Background handlers run outside that order: ``call(..., _settle=seconds)`` waits
-  for them a moment; anything arriving later lands in ``unsolicited``.
-
-Usage::
+Usage (through the synchronous face)::
 
     client = ReflexClient("http://127.0.0.1:3000")
     client.connect()
@@ -44,136 +18,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import threading
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 
-__all__ = [
-    "AUTH_STATE",
-    "FIELD_SUFFIX",
-    "LOGIN_SUBMIT",
-    "ROOT_STATE",
-    "AsyncReflexClient",
-    "CallResult",
-    "ReflexClient",
-    "ReflexError",
-    "state_full_name",
-]
-
-NAMESPACE = "/_event"
-ROOT_STATE = "reflex___state____state"
-FIELD_SUFFIX = "_rx_state_"
-AUTH_STATE = ROOT_STATE + ".his_portal___state____auth_state"
-LOGIN_STATE = AUTH_STATE + ".his_portal___pages___login____login_state"
-LOGIN_SUBMIT = LOGIN_STATE + ".submit"
-TOKEN_VAR = "token"
-HYDRATE_AND_LOAD = ROOT_STATE + ".hydrate_and_load"
-SENTINEL = ROOT_STATE + ".set_is_hydrated"
-SENTINEL_QUERY = "__hostile_sentinel"
-# Root vars that every event may touch (the router follows each event's route).
-ROUTER_VARS = frozenset(
-    {
-        "is_hydrated",
-        "rx_router_url",
-        "rx_router_page",
-        "rx_router_route_id",
-        "rx_router_session",
-        "rx_router_headers",
-        "router",
-        "router_data",
-    }
+from tests.hostile.reflex_protocol import (
+    AUTH_STATE,
+    FIELD_SUFFIX,
+    HYDRATE_AND_LOAD,
+    LOGIN_STATE,
+    LOGIN_SUBMIT,
+    NAMESPACE,
+    ROOT_STATE,
+    SENTINEL,
+    SENTINEL_QUERY,
+    TOKEN_VAR,
+    CallResult,
+    ReflexError,
+    strip_suffix,
 )
 
+__all__ = ["AsyncReflexClient"]
 
 _MISSING = object()
-
-
-class ReflexError(Exception):
-    """The app or the connection did not do what the client needed."""
-
-
-def _snake(name: str) -> str:
-    out = []
-    for index, char in enumerate(name):
-        if char.isupper() and index and not name[index - 1].isupper():
-            out.append("_")
-        out.append(char.lower())
-    return "".join(out)
-
-
-def state_full_name(*chain: tuple[str, str]) -> str:
-    """The full name of a state from (module, class name) pairs, root excluded:
-    ``state_full_name(("his_portal.state", "AuthState"))``."""
-    parts = [ROOT_STATE]
-    for module, cls in chain:
-        parts.append(_snake(f"{module.replace('.', '___')}___{cls}"))
-    return ".".join(parts)
-
-
-def strip_suffix(name: str) -> str:
-    return name[: -len(FIELD_SUFFIX)] if name.endswith(FIELD_SUFFIX) else name
-
-
-@dataclass
-class CallResult:
-    """The server's messages for one call."""
-
-    name: str
-    payload: dict[str, Any]
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    elapsed: float = 0.0
-    timed_out: bool = False
-    disconnected: bool = False
-    # (state, var) of every var whose value the call's deltas actually changed.
-    changes: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def deltas(self) -> list[dict[str, dict[str, Any]]]:
-        return [u["delta"] for u in self.updates if u.get("delta")]
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [e for u in self.updates for e in (u.get("events") or [])]
-
-    def changed_vars(self) -> dict[str, dict[str, Any]]:
-        """``{state: {var: value}}`` of everything the deltas set, suffix removed."""
-        merged: dict[str, dict[str, Any]] = {}
-        for delta in self.deltas:
-            for state, values in delta.items():
-                target = merged.setdefault(state, {})
-                for key, value in values.items():
-                    target[strip_suffix(key)] = value
-        return merged
-
-
-class _LoopThread:
-    """One asyncio loop in a daemon thread, shared by the sync clients: the calling
-    thread may already run a loop of its own (Playwright's sync API does)."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    @classmethod
-    def loop(cls) -> asyncio.AbstractEventLoop:
-        with cls._lock:
-            if cls._loop is None or not cls._loop.is_running():
-                loop = asyncio.new_event_loop()
-                ready = threading.Event()
-
-                def run() -> None:
-                    asyncio.set_event_loop(loop)
-                    loop.call_soon(ready.set)
-                    loop.run_forever()
-
-                threading.Thread(target=run, name="reflex-ws", daemon=True).start()
-                ready.wait(10)
-                cls._loop = loop
-            return cls._loop
 
 
 class AsyncReflexClient:
@@ -468,97 +337,3 @@ class AsyncReflexClient:
             got.append(message)
         self.unsolicited.extend(got)
         return got
-
-
-class ReflexClient:
-    """The synchronous face of :class:`AsyncReflexClient` (its own loop thread).
-
-    ``call(name, **payload)`` returns the list of update messages; ``call_result``
-    returns the whole :class:`CallResult` (timing, timeouts, disconnects).
-    """
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self._loop = _LoopThread.loop()
-        self.aio = self._run(self._make(base_url, options))
-
-    @staticmethod
-    async def _make(base_url: str, options: dict[str, Any]) -> AsyncReflexClient:
-        return AsyncReflexClient(base_url, **options)
-
-    def _run(self, coro, timeout: float | None = None):
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout)
-
-    # The state mirror and the tokens.
-    @property
-    def state(self) -> dict[str, dict[str, Any]]:
-        return self.aio.state
-
-    @property
-    def session_token(self) -> str:
-        return self.aio.session_token
-
-    @property
-    def client_token(self) -> str:
-        return self.aio.client_token
-
-    @property
-    def unsolicited(self) -> list[dict[str, Any]]:
-        return self.aio.unsolicited
-
-    def var(self, state: str, name: str, default: Any = None) -> Any:
-        return self.aio.var(state, name, default)
-
-    def connect(self, path: str | None = None) -> CallResult:
-        return self._run(self.aio.connect(path))
-
-    def login(self, login_id: str, password: str) -> str:
-        return self._run(self.aio.login(login_id, password))
-
-    def use_session(self, token: str, path: str = "/login") -> CallResult:
-        return self._run(self.aio.use_session(token, path))
-
-    def call(self, event_name: str, _path: str | None = None, **payload: Any):
-        """Call ``event_name`` (full name) with keyword arguments; the updates."""
-        return self.call_result(event_name, payload, path=_path).updates
-
-    def call_result(
-        self,
-        event_name: str,
-        payload: dict[str, Any] | Any = None,
-        *,
-        path: str | None = None,
-        settle: float = 0.0,
-        timeout: float | None = None,
-    ) -> CallResult:
-        return self._run(
-            self.aio.call(
-                event_name, payload, path=path, settle=settle, timeout=timeout
-            )
-        )
-
-    def drain(self, seconds: float) -> list[dict[str, Any]]:
-        return self._run(self.aio.drain(seconds))
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run(self.aio.close(), timeout=15)
-
-
-def flatten_strings(value: Any, limit: int = 2_000_000) -> Iterable[str]:
-    """Every string (and dict key) inside ``value``, for canary scans."""
-    stack = [value]
-    seen = 0
-    while stack and seen < limit:
-        item = stack.pop()
-        seen += 1
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            for key, inner in item.items():
-                yield str(key)
-                stack.append(inner)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif item is not None and not isinstance(item, bool):
-            yield str(item)

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.harness import (
-    Caller,
-    Campaign,
-    HandlerInfo,
-    Ids,
-    alive,
-    app_handlers,
-    caller_from,
-    follow_up_payload,
-    ids_from,
-    page_routes,
-    payloads,
-    short_name,
-)
-from tests.hostile.reflex_ws import ReflexClient
+from tests.hostile.crafted import Ids, follow_up_payload, ids_from, payloads
+from tests.hostile.handler_list import HandlerInfo, app_handlers, page_routes
+from tests.hostile.harness import Campaign, alive, caller_from, short_name
+from tests.hostile.leaks import Caller
+from tests.hostile.reflex_sync import ReflexClient
 from tests.hostile.world import Actor, ensure_signer
 
 # Routes the page guards are also tried on (besides every page of the app).

@@ -19,134 +19,23 @@ paths and 100 KB names; bodies with wrong content types and 12 MB.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
 import uuid
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.hostile.harness import (
-    Caller,
-    Campaign,
-    app_handlers,
-    db_diff,
-    db_snapshot,
-    file_changes,
-    file_owner,
-    file_snapshot,
-    short,
-)
+from tests.hostile.handler_list import app_handlers
+from tests.hostile.harness import Campaign
+from tests.hostile.http_run import HUGE_NAME, HttpRun, ticket_ttl, ticket_variants
+from tests.hostile.leaks import Caller
+from tests.hostile.snapshots import db_diff, db_snapshot, file_changes, file_snapshot
 from tests.hostile.world import signature_png, states, ticket_url
 
-# httpx refuses URLs over 64 KiB; servers allow far less.
-HUGE_NAME = "a" * 60_000
 # Longest wait for the world's ticket to expire (the app's TTL, read from it).
 MAX_TICKET_WAIT = 90
-
-
-@dataclass
-class HttpRun:
-    campaign: Campaign
-    client: httpx.Client
-    anonymous: Caller
-    tried: int = 0
-    refused: int = 0
-    leaked: int = 0
-    findings: list[str] = field(default_factory=list)
-    owners: dict[int, Caller] = field(default_factory=dict)
-
-    def request(
-        self,
-        label: str,
-        method: str,
-        url: str,
-        *,
-        owner_ok: int | None = None,
-        expect_refused: bool = False,
-        caller: Caller | None = None,
-        **kwargs,
-    ) -> httpx.Response | None:
-        """One request and its checks. ``owner_ok``: whose private file this request
-        may legitimately get (a ticket's first use by its own holder)."""
-        self.tried += 1
-        found = []
-        try:
-            response = self.client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            self.leaked += 1
-            self.findings.append(
-                f"- {label}: {method} {short(url, 120)}: no answer ({exc!r})"
-            )
-            return None
-        status = response.status_code
-        body = response.content
-        if status >= 500 and status != 503:
-            found.append(f"server error {status}: {short(body[:200])}")
-        if 200 <= status < 300:
-            digest = hashlib.sha256(body).hexdigest()
-            for rel, (_, _, file_digest) in self.campaign.files.items():
-                if digest == file_digest:
-                    owner = file_owner(rel, self.campaign.snap)
-                    if owner is None or owner != owner_ok:
-                        whose = "nobody's" if owner is None else f"of user {owner}"
-                        found.append(f"answered 200 with private file {rel} ({whose})")
-            html = "text/html" in response.headers.get("content-type", "")
-            if expect_refused and not found and not html:
-                found.append(f"answered {status} (must be refused)")
-            text = body.decode("utf-8", "replace")
-            message = {"delta": {"body": text}}
-            if caller is None and owner_ok is not None:
-                caller = self.owners.get(owner_ok)
-            for leak in self.campaign.scan(message, caller or self.anonymous):
-                found.append(leak)
-        else:
-            self.refused += 1
-        if found:
-            self.leaked += 1
-            self.findings.extend(
-                f"- {label}: {method} {short(url, 120)}: {what}" for what in found
-            )
-        return response
-
-
-def _ticket_ttl() -> float:
-    """How long the app's file tickets live (read from the app)."""
-    try:
-        from his_portal.services import file_tickets
-    except ImportError:  # older design: HMAC tickets with an ``exp`` parameter
-        from his_portal import deps
-
-        return float(deps.TICKET_SECONDS)
-    return file_tickets.TTL.total_seconds()
-
-
-def _with_query(url: str, params: list[tuple[str, str]]) -> str:
-    parts = urlsplit(url)
-    return parts.path + ("?" + urlencode(params) if params else "")
-
-
-def _ticket_variants(url: str) -> list[tuple[str, str]]:
-    """(label, url) of tampered copies of a ticket URL, format-agnostic."""
-    parts = urlsplit(url)
-    params = parse_qsl(parts.query, keep_blank_values=True)
-    out = [("no ticket", parts.path)]
-    for index, (key, value) in enumerate(params):
-        others = params[:index] + params[index + 1 :]
-        flipped = value[:-1] + ("0" if value[-1:] != "0" else "1") if value else "x"
-        out.append((f"{key} tampered", _with_query(url, [*others, (key, flipped)])))
-        out.append((f"{key} empty", _with_query(url, [*others, (key, "")])))
-        out.append((f"{key} dropped", _with_query(url, others)))
-        out.append((f"{key} 60 KB", _with_query(url, [*others, (key, HUGE_NAME)])))
-        if key == "exp" and value.lstrip("-").isdigit():
-            past = str(int(value) - 3600)
-            out.append(("exp in the past", _with_query(url, [*others, (key, past)])))
-            out.append(("exp -1", _with_query(url, [*others, (key, "-1")])))
-            out.append(("exp 2**70", _with_query(url, [*others, (key, str(2**70))])))
-    return out
 
 
 def test_http_routes(world, hostile_app):
@@ -187,7 +76,7 @@ def test_http_routes(world, hostile_app):
         v1_path, v1_query = urlsplit(v1).path, urlsplit(v1).query
         v2_path = urlsplit(v2).path
         mine_query = urlsplit(mine).query
-        for label, url in _ticket_variants(v1):
+        for label, url in ticket_variants(v1):
             run.request(f"victim's ticket, {label}", "GET", url, expect_refused=True)
         run.request(
             "victim's ticket on the victim's other file",
@@ -378,7 +267,7 @@ def test_http_routes(world, hostile_app):
             run.request("uploaded-files path trick", "GET", trick)
 
         # --- an expired ticket: the world's, issued at build time, never used ------
-        ttl = _ticket_ttl()
+        ttl = ticket_ttl()
         wait = world.victim_ticket_at + ttl + 2 - time.time()
         if wait <= MAX_TICKET_WAIT:
             time.sleep(max(wait, 0))

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.hostile.harness import Caller, Campaign
+from tests.hostile.harness import Campaign
+from tests.hostile.leaks import Caller
 from tests.hostile.world import (
     ATTACKER,
     MANAGER,

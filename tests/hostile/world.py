@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.hostile.reflex_ws import ReflexClient, ReflexError
+from tests.hostile.reflex_protocol import ReflexError
+from tests.hostile.reflex_sync import ReflexClient
 
 PASSWORD = "Demo@2026"  # README: all demo accounts
 CANARY_PREFIX = "HOSTILE-CANARY-"
