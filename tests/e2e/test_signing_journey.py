@@ -45,12 +45,17 @@ def ready_to_sign(
 
 def save_profile(page: Page, id_number: str, mobile: str) -> None:
     """Fill and save 个人信息. The page's on_load fills the form from the database
-    (the ID number field empty); when that arrives after the fill it empties what
-    was typed, and the save says 请输入证件号码: then fill and save again."""
-    number = page.get_by_label("* 证件号码:")
-    for _ in range(3):
+    (the ID number field empty); when that arrives during or after the fill it
+    replaces what was typed: fill again until the fields hold it, and save again
+    if the save still said 请输入证件号码."""
+    expect(page.get_by_label("* 姓名:")).not_to_have_value("")  # on_load has run
+    number, phone = page.get_by_label("* 证件号码:"), page.get_by_label("* 联系手机:")
+    for _ in range(5):
         number.fill(id_number)
-        page.get_by_label("* 联系手机:").fill(mobile)
+        phone.fill(mobile)
+        page.wait_for_timeout(300)  # a late on_load would land now
+        if number.input_value() != id_number or phone.input_value() != mobile:
+            continue
         page.get_by_role("button", name="保存").click()
         saved = page.locator("[data-sonner-toast]", has_text="已保存")
         refused = page.get_by_text("请输入证件号码", exact=True)
