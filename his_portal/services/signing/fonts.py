@@ -54,9 +54,6 @@ from his_portal.settings import PROJECT_ROOT
 __all__ = ["FONT_PATH", "SmallFontOutput", "add_cjk_font", "release", "warm_up"]
 
 FONT_PATH = PROJECT_ROOT / "assets" / "fonts" / "wqy-microhei.ttf"
-# Tables the small per-document font copies from the prototype (fontTools' subsetter
-# and save may change them, so each document gets its own copy).
-_COPIED_TABLES = ("head", "hhea", "maxp", "OS/2", "name")
 
 _lock = threading.Lock()
 _prototype: _Prototype | None = None
