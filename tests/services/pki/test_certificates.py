@@ -51,31 +51,29 @@ def test_an_install_without_an_ocsp_signer_gets_one_on_next_start(pki_db):
     assert cert_of(now["ocsp"]).extensions.get_extension_for_class(x509.OCSPNoCheck)
 
 
-def test_the_ocsp_signer_is_renewed_before_it_expires(pki_db):
-    old = rows(pki_db)["ocsp"]
+@pytest.mark.parametrize(
+    ("purpose", "renew_before"),
+    [
+        # Responses never come from an expired signer.
+        ("ocsp", certificates.OCSP_RENEW_BEFORE),
+        # Archive renewal stamps with the clinic TSA: replaced while it still has
+        # more than renewal's margin left.
+        ("tsa", PROFILE.tsa_renew_before),
+    ],
+)
+def test_the_ocsp_signer_and_the_tsa_are_renewed_before_they_are_due(
+    pki_db, purpose, renew_before
+):
+    old = rows(pki_db)[purpose]
     expires = cert_of(old).not_valid_after_utc
-    ensure(pki_db, expires - certificates.OCSP_RENEW_BEFORE - timedelta(days=1))
-    assert rows(pki_db)["ocsp"].key_id == old.key_id
-    ensure(pki_db, expires - certificates.OCSP_RENEW_BEFORE + timedelta(days=1))
+    ensure(pki_db, expires - renew_before - timedelta(days=1))
+    assert rows(pki_db)[purpose].key_id == old.key_id
+    ensure(pki_db, expires - renew_before + timedelta(days=1))
     pki_db.commit()
     now = rows(pki_db)
-    assert now["ocsp"].key_id != old.key_id
-    assert now[f"ocsp-{old.key_id}"[:16]].cert_pem == old.cert_pem
-
-
-def test_the_tsa_is_reissued_before_archive_renewal_would_need_a_new_one(pki_db):
-    """Archive renewal stamps with the clinic TSA; that certificate is replaced
-    while it still has more than renewal's margin left."""
-    old = rows(pki_db)["tsa"]
-    expires = cert_of(old).not_valid_after_utc
-    ensure(pki_db, expires - PROFILE.tsa_renew_before - timedelta(days=1))
-    assert rows(pki_db)["tsa"].key_id == old.key_id
-    ensure(pki_db, expires - PROFILE.tsa_renew_before + timedelta(days=1))
-    pki_db.commit()
-    now = rows(pki_db)
-    assert now["tsa"].key_id != old.key_id
-    assert now[f"tsa-{old.key_id}"[:16]].cert_pem == old.cert_pem
-    assert cert_of(now["tsa"]).not_valid_after_utc > expires
+    assert now[purpose].key_id != old.key_id
+    assert now[f"{purpose}-{old.key_id}"[:16]].cert_pem == old.cert_pem
+    assert cert_of(now[purpose]).not_valid_after_utc > expires
 
 
 def test_a_new_tsa_policy_reissues_the_tsa_and_keeps_the_old_one(pki_db):
