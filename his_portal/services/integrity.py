@@ -312,8 +312,14 @@ def run_for(
 
 
 def level_label(level: str) -> str:
-    """A level as the report shows it ("" : the file could not be read)."""
-    return LABELS[PadesLevel(level)] if level else "无法读取签名"
+    """A level as the report shows it ("" : the file could not be read; a value
+    this version does not know, from an older or newer report, as it was stored)."""
+    if not level:
+        return "无法读取签名"
+    try:
+        return LABELS[PadesLevel(level)]
+    except ValueError:
+        return level
 
 
 def _failure_lines(detail: dict) -> list[str]:

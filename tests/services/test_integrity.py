@@ -22,6 +22,7 @@ from his_portal.models import (
 )
 from his_portal.services import integrity
 from his_portal.services.signing.ltv import ValidationMaterial, add_long_term_validation
+from his_portal.services.signing.pades_level import LABELS, PadesLevel
 from tests.conftest import NOW, ZONE, user_by_login
 from tests.services.signing.test_ltv import signed_revision
 from tests.services.signing.test_record_signing import (  # noqa: F401 (fixture)
@@ -214,3 +215,9 @@ def test_only_administrators_run_or_read_the_check(signed, tmp_path):
             integrity.latest_report(session=signed, viewer=user, zone=ZONE)
     assert signed.exec(select(IntegrityReport)).all() == []
     assert signed.exec(select(User).where(User.role == "admin")).first() is not None
+
+
+def test_a_stored_level_this_version_does_not_know_is_shown_as_stored() -> None:
+    assert integrity.level_label(PadesLevel.B_LTA.value) == LABELS[PadesLevel.B_LTA]
+    assert integrity.level_label("") == "无法读取签名"
+    assert integrity.level_label("PAdES-E-LTA") == "PAdES-E-LTA"
