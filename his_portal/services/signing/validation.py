@@ -167,7 +167,14 @@ def validate_with_pyhanko(
             signature, signer_validation_context=context, ts_validation_context=context
         )
         archive = _doc_timestamp(stamps[-1], context) if stamps else None
-        level = signature_level(signature)
+        # A document timestamp raises the level only when its token verifies (the
+        # newest was just checked; an earlier one is checked when it matters).
+        level = signature_level(
+            signature,
+            stamp_ok=lambda stamp: (
+                archive.valid if stamp is stamps[-1] else stamp_verifies(stamp, context)
+            ),
+        )
     except (SignatureValidationError, ValueError, KeyError, TypeError) as exc:
         raise ValidationError("签名数据已损坏，无法校验") from exc
     stamp = status.timestamp_validity
