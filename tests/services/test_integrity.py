@@ -106,9 +106,9 @@ def test_each_files_level_is_reported_and_a_b_t_file_passes(signed, tmp_path):
     view = integrity.latest_report(
         session=signed, viewer=user_by_login(signed, "sh-admin@8112"), zone=ZONE
     )
-    assert view.levels == [f"{B_LTA}：2 份", "PAdES B-T（含可信签名时间戳）：1 份"]
+    assert view.levels == [f"{B_LTA}：2 份", "PAdES B-T（含签名时间戳）：1 份"]
     assert view.below_lta == [
-        f"病历 {doc.record_id} 第1版：PAdES B-T（含可信签名时间戳）"
+        f"病历 {doc.record_id} 第1版：PAdES B-T（含签名时间戳）"
     ]
 
 

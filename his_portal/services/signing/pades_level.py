@@ -36,7 +36,7 @@ class PadesLevel(StrEnum):
 #: What the level means, for a doctor or a patient reading the report.
 LABELS = {
     PadesLevel.B_B: "PAdES B-B（基础签名，无签名时间戳）",
-    PadesLevel.B_T: "PAdES B-T（含可信签名时间戳）",
+    PadesLevel.B_T: "PAdES B-T（含签名时间戳）",
     PadesLevel.B_LT: "PAdES B-LT（长期验证，含证书验证数据）",
     PadesLevel.B_LTA: "PAdES B-LTA（长期验证，含文档时间戳）",
 }
