@@ -107,9 +107,7 @@ def test_each_files_level_is_reported_and_a_b_t_file_passes(signed, tmp_path):
         session=signed, viewer=user_by_login(signed, "sh-admin@8112"), zone=ZONE
     )
     assert view.levels == [f"{B_LTA}：2 份", "PAdES B-T（含签名时间戳）：1 份"]
-    assert view.below_lta == [
-        f"病历 {doc.record_id} 第1版：PAdES B-T（含签名时间戳）"
-    ]
+    assert view.below_lta == [f"病历 {doc.record_id} 第1版：PAdES B-T（含签名时间戳）"]
 
 
 def test_a_b_lta_claim_must_pass_long_term_validation(signed, tmp_path):
