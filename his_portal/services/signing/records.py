@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from sqlmodel import Session, select
 
 from his_portal.errors import HisError
@@ -142,6 +143,10 @@ def load_signer(
         session=session, kek=kek, purpose=certificates.TSA
     )
     cert_pem = cert.cert_pem.encode()
+    key = decrypt_private_key(cert.key_pem_enc.encode(), kek=kek, key_id=cert.key_id)
+    certified = x509.load_pem_x509_certificate(cert_pem).public_key()
+    if key.public_key().public_numbers() != certified.public_numbers():
+        raise SigningRefused("数字证书与私钥不匹配，请重新实名认证")
 
     def signer_ocsp(session: Session, moment: datetime) -> bytes:
         return ocsp.response_for(
@@ -153,7 +158,7 @@ def load_signer(
         doctor_name=profile.name,
         cert_pem=cert_pem,
         cert_serial=cert.serial_hex,
-        key=decrypt_private_key(cert.key_pem_enc.encode(), kek=kek, key_id=cert.key_id),
+        key=key,
         chain_pems=[ca.cert_pem],
         tsa=TimestampAuthority(
             cert_pem=tsa.cert_pem, key=tsa.key, ca_chain_pems=[ca.cert_pem]

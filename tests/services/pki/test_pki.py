@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from his_portal.services.pki import authority as pki
@@ -132,6 +133,24 @@ def test_an_issuer_key_opened_once_is_still_refused_to_a_wrong_kek_or_id(
     other_id = "other" if which == "key_id" else ca.key_id
     with pytest.raises(pki.KekError, match="密钥加密密钥不正确"):
         keyvault.open_issuer_key(pem, kek=other_kek, key_id=other_id)
+
+
+@pytest.mark.parametrize("field", ["d", "dmp1", "dmq1", "iqmp"])
+def test_a_stored_key_with_broken_rsa_relations_is_refused(
+    ca: pki.IssuedCert, field: str
+) -> None:
+    numbers = ca.key.private_numbers()
+    values = {
+        name: getattr(numbers, name) for name in ("p", "q", "d", "dmp1", "dmq1", "iqmp")
+    }
+    values[field] += 2  # what a bit flip in the stored key does
+    broken = rsa.RSAPrivateNumbers(
+        **values, public_numbers=numbers.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    kek = b"\x05" * 32
+    pem = pki.encrypt_private_key(broken, kek=kek, key_id=ca.key_id)
+    with pytest.raises(pki.KekError, match="私钥已损坏"):
+        pki.decrypt_private_key(pem, kek=kek, key_id=ca.key_id)
 
 
 def test_unencrypted_or_bad_length_key_input_rejected(ca: pki.IssuedCert) -> None:

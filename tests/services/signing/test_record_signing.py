@@ -8,12 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, select
 
 from his_portal.errors import AccessDenied
 from his_portal.models import AuditEvent, MedicalRecord, Patient, SignedDocument
 from his_portal.services.audit import Actor, verify_chain
 from his_portal.services.pki import certificates
+from his_portal.services.pki.keyvault import encrypt_private_key
 from his_portal.services.seals import store as seals
 from his_portal.services.signing import records as record_signing
 from his_portal.services.signing import versions as record_versions
@@ -146,6 +148,17 @@ def test_esign_off_blocks_signing_at_once(ready):
     doctor = user_by_login(ready, DOCTOR)
     seals.set_esign(session=ready, user=doctor, enabled=False, actor=ACTOR)
     with pytest.raises(record_signing.SigningRefused, match="电子签名未开启"):
+        kit(ready)
+
+
+def test_a_stored_key_that_is_not_the_certificates_is_refused(ready):
+    doctor = user_by_login(ready, DOCTOR)
+    cert = certificates.active_certificate(session=ready, user_id=doctor.id)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert.key_pem_enc = encrypt_private_key(other, kek=KEK, key_id=cert.key_id).decode()
+    ready.add(cert)
+    ready.commit()
+    with pytest.raises(record_signing.SigningRefused, match="证书与私钥不匹配"):
         kit(ready)
 
 
