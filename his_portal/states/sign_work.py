@@ -50,7 +50,7 @@ def start_batch(user, confirmation_id: int, token: str, actor: Actor) -> None:
             secret=deps.willingness_secret(),
         )
         item_ids = batch_items.enqueue_plan(session, plan=plan, actor=actor)
-    signing_queue.enqueue(item_ids)
+    signing_queue.enqueue(plan.confirmation_id, len(item_ids))
 
 
 def latest_progress(user) -> batch_items.BatchProgress | None:

@@ -18,7 +18,7 @@ from his_portal.services.signing import records as record_signing
 from his_portal.services.signing.records import SignerKit
 from his_portal.settings import Settings, clinic_zone, get_settings
 
-__all__ = ["enqueue", "huey", "requeue_stalled", "sign_item"]
+__all__ = ["enqueue", "huey", "requeue_stalled", "sign_batch_items", "sign_item"]
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "his-portal-signing"
@@ -68,19 +68,29 @@ def _signer(session: Session, user: CurrentUser) -> SignerKit:
     return kit
 
 
+def _signing() -> dict:
+    settings = get_settings()
+    return {
+        "signer": _signer,
+        "data_dir": settings.data_dir,
+        "amend_days": settings.amend_days,
+        "zone": clinic_zone(),
+    }
+
+
+@huey.task(retries=3, retry_delay=2)
+def sign_batch_items(confirmation_id: int) -> None:
+    """Sign a batch's queued items, one after another, until none is left to take
+    (each worker runs one of these per batch)."""
+    with db.session() as session:
+        batch_items.run_batch(session, confirmation_id=confirmation_id, **_signing())
+
+
 @huey.task(retries=3, retry_delay=2)
 def sign_item(item_id: int) -> None:
     """Sign one batch item (nothing happens if it is done or another worker has it)."""
-    settings = get_settings()
     with db.session() as session:
-        batch_items.run_item(
-            session,
-            item_id=item_id,
-            signer=_signer,
-            data_dir=settings.data_dir,
-            amend_days=settings.amend_days,
-            zone=clinic_zone(),
-        )
+        batch_items.run_item(session, item_id=item_id, **_signing())
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -94,7 +104,8 @@ def requeue_stalled() -> None:
             log.warning("closed a signing batch whose last worker died")
 
 
-def enqueue(item_ids: list[int]) -> None:
-    """Put a batch's items on the queue."""
-    for item_id in item_ids:
-        sign_item(item_id)
+def enqueue(confirmation_id: int, items: int) -> None:
+    """Put a claimed batch of ``items`` records on the queue: one job for each
+    worker of this machine, as many as there are records at most."""
+    for _ in range(min(items, get_settings().sign_workers)):
+        sign_batch_items(confirmation_id)

@@ -70,7 +70,7 @@ def _prepare(data_dir: Path) -> tuple[int, list[int]]:
             secret=wh.SECRET,
             now=NOW,
         )
-        item_ids = batch_items.enqueue_plan(
+        batch_items.enqueue_plan(
             session, plan=plan, actor=Actor(doctor.id, DOCTOR, "10.1.2.3", "kill-test")
         )
     engine.dispose()
@@ -78,8 +78,8 @@ def _prepare(data_dir: Path) -> tuple[int, list[int]]:
     storage = signing_queue._make_huey(
         replace(get_settings(), data_dir=data_dir)
     ).storage
-    for item_id in item_ids:
-        task = signing_queue.sign_item.s(item_id)
+    for _ in range(2):  # one batch job per worker, as the app queues it
+        task = signing_queue.sign_batch_items.s(plan.confirmation_id)
         storage.enqueue(signing_queue.huey.serialize_task(task), task.priority)
     return plan.confirmation_id, list(plan.record_ids)
 

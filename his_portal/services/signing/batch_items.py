@@ -1,6 +1,10 @@
 """A claimed batch as durable work: one ``BatchItem`` per record, signed by jobs on
 the signing queue (:mod:`his_portal.worker`), any number of workers at once.
 
+A batch is queued as one job per worker (:func:`run_batch`): each takes the next
+item in order until none is left, so the workers share the batch without a queue
+message per record; a single item is queued again on its own (:func:`run_item`).
+
 Exactly once, whatever crashes: a worker takes an item by a conditional UPDATE that
 sets a lease (``claimed_at``); signing itself claims the record row in the same
 transaction that stores the PDF's hash (:func:`records.sign_record`), so a second
@@ -31,7 +35,7 @@ from his_portal.models import (
     utcnow,
 )
 from his_portal.services.audit import Actor
-from his_portal.services.auth import view_of
+from his_portal.services.auth import CurrentUser, view_of
 from his_portal.services.signing import batch as sign_batch
 from his_portal.services.signing.records import SignerKit, SignOutcome
 
@@ -45,6 +49,7 @@ __all__ = [
     "finish_settled",
     "latest_batch",
     "progress",
+    "run_batch",
     "run_item",
     "stalled",
 ]
@@ -132,16 +137,30 @@ def _plan_and_actor(
     return plan, actor, user
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every item of a claimed batch shares (fixed once it is claimed)."""
+
+    plan: sign_batch.BatchPlan
+    actor: Actor
+    signer: CurrentUser
+
+    @classmethod
+    def load(cls, session: Session, confirmation_id: int) -> _Batch:
+        plan, actor, user = _plan_and_actor(session, confirmation_id)
+        return cls(plan, actor, view_of(user, session.get(Clinic, user.clinic_id)))
+
+
 def run_item(
     session: Session,
     *,
     item_id: int,
-    signer: Callable[[Session, object], SignerKit],
+    signer: Callable[[Session, CurrentUser], SignerKit],
     sign_one: Callable[..., SignOutcome] = sign_batch.sign_one,
     now: datetime | None = None,
     **signing,
 ) -> bool:
-    """The job: sign one item's record if this worker gets the item.
+    """One item's job: sign its record if this worker gets the item.
 
     Args:
         session: Open database session.
@@ -156,28 +175,79 @@ def run_item(
         Whether this call handled the item (False: done already, or another
         worker holds it).
     """
-    now = now or utcnow()
     item = session.get(BatchItem, item_id)
-    if item is None or not _take(session, item_id, now):
+    if item is None:
         return False
-    plan, actor, user = _plan_and_actor(session, item.confirmation_id)
+    batch = _Batch.load(session, item.confirmation_id)
+    return _run(session, batch, item.id, item.record_id, signer, sign_one, now, signing)
+
+
+def run_batch(
+    session: Session,
+    *,
+    confirmation_id: int,
+    signer: Callable[[Session, CurrentUser], SignerKit],
+    sign_one: Callable[..., SignOutcome] = sign_batch.sign_one,
+    clock: Callable[[], datetime] = utcnow,
+    **signing,
+) -> int:
+    """A batch's job (one per worker): take its next queued item, in order, and
+    sign it, until none is left to take. Arguments as :func:`run_item`; ``clock``
+    gives each item's ``now``.
+
+    Returns:
+        How many items this call handled.
+    """
+    batch, handled = None, 0
+    while True:
+        now = clock()
+        row = session.exec(
+            select(BatchItem.id, BatchItem.record_id)
+            .where(
+                BatchItem.confirmation_id == confirmation_id,
+                BatchItem.status == "queued",
+                sa.or_(_I.claimed_at.is_(None), _I.claimed_at < now - LEASE),
+            )
+            .order_by(col(BatchItem.position))
+            .limit(1)
+        ).first()
+        if row is None:
+            return handled
+        batch = batch or _Batch.load(session, confirmation_id)
+        handled += _run(session, batch, *row, signer, sign_one, now, signing)
+
+
+def _run(
+    session: Session,
+    batch: _Batch,
+    item_id: int,
+    record_id: int,
+    signer: Callable[[Session, CurrentUser], SignerKit],
+    sign_one: Callable[..., SignOutcome],
+    now: datetime | None,
+    signing: dict,
+) -> bool:
+    now = now or utcnow()
+    if not _take(session, item_id, now):
+        return False
+    plan, actor = batch.plan, batch.actor
     try:
-        kit = signer(session, view_of(user, session.get(Clinic, user.clinic_id)))
+        kit = signer(session, batch.signer)
     except HisError as exc:
-        outcome = SignOutcome(item.record_id, "", "", False, exc.message)
+        outcome = SignOutcome(record_id, "", "", False, exc.message)
     else:
         outcome = sign_one(
             session,
             plan=plan,
             kit=kit,
-            record_id=item.record_id,
+            record_id=record_id,
             actor=actor,
             now=now,
             on_signed=lambda tx: tx.execute(_settled(item_id, "signed", "", now)),
             **signing,
         )
     if not outcome.ok:  # a signed item was settled with its signature
-        ok = _signed_by(session, item.record_id, plan.confirmation_id)
+        ok = _signed_by(session, record_id, plan.confirmation_id)
         status, reason = ("signed", "") if ok else ("failed", outcome.message)
         session.execute(_settled(item_id, status, reason, now))
         session.commit()

@@ -106,6 +106,54 @@ def test_two_workers_on_one_item_sign_it_once(file_engine, tmp_path):
         assert documents(session, plan.record_ids[0]) == 1
 
 
+def run_batch(session, confirmation_id, tmp_path):
+    return batch_items.run_batch(
+        session,
+        confirmation_id=confirmation_id,
+        signer=signer,
+        clock=lambda: T,
+        data_dir=tmp_path,
+        amend_days=7,
+        zone=ZONE,
+    )
+
+
+def test_the_batch_job_signs_every_item_in_order_and_closes_the_batch(db, tmp_path):
+    plan, _ = claimed(db)
+    assert run_batch(db, plan.confirmation_id, tmp_path) == 3
+    assert run_batch(db, plan.confirmation_id, tmp_path) == 0
+    signed = db.exec(select(SignedDocument.record_id).order_by(SignedDocument.id)).all()
+    assert signed == list(plan.record_ids)
+    assert db.get(Confirmation, plan.confirmation_id).batch_finished_at is not None
+
+
+def test_two_workers_on_one_batch_share_it_and_sign_each_record_once(
+    file_engine, tmp_path
+):
+    with Session(file_engine) as session:
+        plan, _ = claimed(session)
+    barrier = threading.Barrier(2)
+    handled = []
+
+    def worker():
+        with Session(file_engine) as session:
+            barrier.wait()
+            handled.append(run_batch(session, plan.confirmation_id, tmp_path))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(handled) == 3
+    with Session(file_engine) as session:
+        assert [documents(session, r) for r in plan.record_ids] == [1, 1, 1]
+        notices = session.exec(
+            select(Notification).where(Notification.kind == "batch")
+        ).all()
+        assert len(notices) == 1
+
+
 def test_an_item_whose_worker_died_is_taken_again_after_the_lease(db, tmp_path):
     plan, item_ids = claimed(db)
     assert batch_items._take(db, item_ids[0], T)  # a worker took it, then died
