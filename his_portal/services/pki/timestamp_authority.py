@@ -101,9 +101,11 @@ class TimestampAuthority:
         self._cert = _load_cert(cert_pem)
         self._chain = [_load_cert(pem) for pem in ca_chain_pems]
         self._ess_attribute, self._sid, self._tsa_name = _static_parts(self._cert)
+        self._certs_der = b"".join(c.dump() for c in [self._cert, *self._chain])
         self._not_before = certificate.not_valid_before_utc
         self._not_after = certificate.not_valid_after_utc
         self._policy = policy_oid or _certificate_policy(certificate)
+        self._policy_der = core.ObjectIdentifier(self._policy).dump()
         self._clock = clock
 
     def timestamp(self, request_der: bytes) -> bytes:
@@ -131,8 +133,7 @@ class TimestampAuthority:
                 }
             )
             return TimeStampResp({"status": status}).dump()
-        granted = {"status": {"status": "granted"}, "time_stamp_token": token}
-        return TimeStampResp(granted).dump()
+        return _tlv(0x30, _GRANTED + token)
 
     def _parse(self, request_der: bytes) -> tsp.TimeStampReq:
         try:
@@ -155,56 +156,83 @@ class TimestampAuthority:
             raise _Rejected("unaccepted_extension", "no extensions supported")
         return request
 
-    def _token(self, request: tsp.TimeStampReq, now: dt.datetime) -> cms.ContentInfo:
-        info = {
-            "version": "v1",
-            "policy": self._policy,
-            "message_imprint": request["message_imprint"],
-            # Unique per token (RFC 3161 §2.4.2); 127 random bits, no shared state.
-            "serial_number": secrets.randbits(127) + 1,
-            "gen_time": now,
-            "accuracy": {"seconds": 1},
-            "tsa": x509.GeneralName.load(self._tsa_name),
-        }
-        if request["nonce"].native is not None:
-            info["nonce"] = request["nonce"]
-        tst_info = tsp.TSTInfo(info)
-        signed_data = {
-            "version": "v3",
-            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-            "encap_content_info": {
-                "content_type": "tst_info",
-                "content": core.ParsableOctetString(tst_info.dump()),
-            },
-            "signer_infos": [self._signer_info(tst_info.dump())],
-        }
+    def _token(self, request: tsp.TimeStampReq, now: dt.datetime) -> bytes:
+        """The token's DER, written directly: only the imprint, serial number, time,
+        nonce and signature change from token to token; the rest is encoded once
+        (:func:`_static_parts`). asn1crypto building it took ≈ 2 of its 3 ms."""
+        # Unique per token (RFC 3161 §2.4.2); 127 random bits, no shared state.
+        serial = secrets.randbits(127) + 1
+        nonce = request["nonce"]
+        tst_info = _tlv(
+            0x30,
+            _INT_1
+            + self._policy_der
+            + request["message_imprint"].dump()
+            + _integer(serial)
+            + _tlv(0x18, now.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+            + _ACCURACY_1S
+            + (nonce.dump() if nonce.native is not None else b"")
+            + _tlv(0xA0, self._tsa_name),
+        )
+        digest = _tlv(0x31, _tlv(0x04, hashlib.sha256(tst_info).digest()))
+        # A DER SET OF in order: these three encodings sort as written.
+        attrs = (
+            _CONTENT_TYPE_ATTR
+            + _tlv(0x30, _MESSAGE_DIGEST_OID + digest)
+            + self._ess_attribute
+        )
+        signature = self._key.sign(
+            _tlv(0x31, attrs), padding.PKCS1v15(), hashes.SHA256()
+        )
+        signer_info = _tlv(
+            0x30,
+            _INT_1
+            + self._sid
+            + _SHA256
+            + _tlv(0xA0, attrs)
+            + _SHA256_RSA
+            + _tlv(0x04, signature),
+        )
         # RFC 3161 §2.4.1: certificates only when asked for (certReq).
-        if request["cert_req"].native:
-            signed_data["certificates"] = [self._cert, *self._chain]
-        return cms.ContentInfo(
-            {"content_type": "signed_data", "content": cms.SignedData(signed_data)}
+        certificates = (
+            _tlv(0xA0, self._certs_der) if request["cert_req"].native else b""
         )
+        signed_data = _tlv(
+            0x30,
+            _INT_3
+            + _tlv(0x31, _SHA256)
+            + _tlv(0x30, _TST_INFO_OID + _tlv(0xA0, _tlv(0x04, tst_info)))
+            + certificates
+            + _tlv(0x31, signer_info),
+        )
+        return _tlv(0x30, _SIGNED_DATA_OID + _tlv(0xA0, signed_data))
 
-    def _signer_info(self, tst_der: bytes) -> cms.SignerInfo:
-        digest = hashlib.sha256(tst_der).digest()
-        attrs = cms.CMSAttributes(
-            [
-                {"type": "content_type", "values": ["tst_info"]},
-                {"type": "message_digest", "values": [digest]},
-                cms.CMSAttribute.load(self._ess_attribute),
-            ]
-        )
-        signature = self._key.sign(attrs.dump(), padding.PKCS1v15(), hashes.SHA256())
-        return cms.SignerInfo(
-            {
-                "version": "v1",
-                "sid": cms.SignerIdentifier.load(self._sid),
-                "digest_algorithm": {"algorithm": "sha256"},
-                "signed_attrs": attrs,
-                "signature_algorithm": {"algorithm": "sha256_rsa"},
-                "signature": signature,
-            }
-        )
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    """One DER element (single-byte tag)."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+def _integer(value: int) -> bytes:
+    """A non-negative DER INTEGER (a leading zero byte where the top bit is set)."""
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+_INT_1, _INT_3 = _integer(1), _integer(3)
+_GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
+_SHA256 = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
+_SHA256_RSA = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"}).dump()
+_ACCURACY_1S = tsp.Accuracy({"seconds": 1}).dump()
+_SIGNED_DATA_OID = cms.ContentType("signed_data").dump()
+_TST_INFO_OID = cms.ContentType("tst_info").dump()
+_MESSAGE_DIGEST_OID = cms.CMSAttributeType("message_digest").dump()
+_CONTENT_TYPE_ATTR = cms.CMSAttribute(
+    {"type": "content_type", "values": ["tst_info"]}
+).dump()
 
 
 def _certificate_policy(certificate: cx509.Certificate) -> str:

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from asn1crypto import pem, tsp
 
 from his_portal.adapters.tsa_client import (
     REQUEST_CONTENT_TYPE,
@@ -46,6 +47,30 @@ def test_tsa_grants_a_token_bound_to_the_request(tsa: TimestampAuthority) -> Non
     other, _ = build_request(b"another document")
     with pytest.raises(TsaProviderError, match="消息摘要不一致"):
         token_from_response(tsa.timestamp(request), request_der=other)
+
+
+@pytest.mark.parametrize("cert_req", [True, False])
+def test_tsa_tokens_are_canonical_der(
+    tsa: TimestampAuthority,  # noqa: F811
+    keys: Keys,  # noqa: F811
+    cert_req: bool,
+) -> None:
+    """The token is written byte by byte: what asn1crypto re-encodes from it as DER
+    is the same bytes, the TSTInfo and the signed attributes included (the
+    certificates are shipped as issued, which a re-encoding need not keep)."""
+    request, _ = build_request(b"signature value", cert_req=cert_req)
+    response = tsa.timestamp(request)
+    token = token_from_response(response, request_der=request)
+    if cert_req:
+        shipped = [cert.chosen.dump() for cert in token["content"]["certificates"]]
+        issued = (keys.tsa.cert_pem, keys.ca.cert_pem)
+        assert shipped == [pem.unarmor(issued_pem)[2] for issued_pem in issued]
+    else:
+        assert TimeStampResp.load(response).dump(force=True) == response
+    tst = token["content"]["encap_content_info"]["content"].contents
+    assert tsp.TSTInfo.load(tst).dump(force=True) == tst
+    attrs = token["content"]["signer_infos"][0]["signed_attrs"]
+    assert attrs.dump(force=True) == attrs.dump()
 
 
 def test_tsa_omits_certificates_unless_asked(tsa: TimestampAuthority) -> None:  # noqa: F811
