@@ -32,6 +32,7 @@ from tests.services.signing.test_record_signing import (  # noqa: F401 (fixture)
     ready,
     sign,
 )
+from tests.services.signing.test_verification import pinned_kit
 
 B_LTA = "PAdES B-LTA（长期验证，含文档时间戳）"
 
@@ -50,8 +51,8 @@ def signed(ready, tmp_path):  # noqa: F811 (the imported fixture)
         .order_by(MedicalRecord.id)
         .limit(3)
     ).all()
-    for record_id in ids:
-        assert sign(ready, record_id, tmp_path).ok
+    for record_id in ids:  # the TSA on the test's clock, as the CA is
+        assert sign(ready, record_id, tmp_path, signer=pinned_kit(ready)).ok
     return ready
 
 

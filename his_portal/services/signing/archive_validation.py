@@ -58,6 +58,15 @@ def _root(data: bytes) -> x509.Certificate:
     return x509.Certificate.load(pem.unarmor(data)[2] if pem.detect(data) else data)
 
 
+def _stamped_at(stamps) -> dt.datetime | None:
+    """The genTime of the newest document timestamp (None: none, or unreadable)."""
+    try:
+        content = stamps[-1].signed_data["encap_content_info"]["content"]
+        return content.parsed["gen_time"].native
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def validate_archived(
     pdf: bytes,
     *,
@@ -72,15 +81,19 @@ def validate_archived(
         trust_roots_pem: The only trust anchors (the clinic CA).
         known_crls_der: Revocation data the validator holds besides the file's,
             e.g. today's CRL listing a later revocation.
-        at: The validation time (aware); default now.
+        at: The validation time (aware); default the newest timestamp's time:
+            the file must carry, as of its last timestamp, everything needed to
+            validate it (the revocation data embedded then are valid for days;
+            the time stamp authority's state after that is the archive
+            renewal's business, :mod:`.archive_renewal`).
 
     Raises:
         ValidationError: Unreadable PDF, or no signature in it.
     """
     try:
-        signatures = PdfFileReader(
-            io.BytesIO(pdf), strict=False
-        ).embedded_regular_signatures
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        signatures = reader.embedded_regular_signatures
+        stamps = reader.embedded_timestamp_signatures
     except Exception as exc:  # any parser failure: unreadable
         raise ValidationError("无法读取该PDF文件") from exc
     if not signatures:
@@ -106,7 +119,7 @@ def validate_archived(
             ),
         )
     )
-    moment = at or dt.datetime.now(dt.UTC)
+    moment = at or _stamped_at(stamps) or dt.datetime.now(dt.UTC)
     timing = ValidationTimingInfo(
         validation_time=moment,
         best_signature_time=moment,

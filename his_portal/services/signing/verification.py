@@ -281,7 +281,9 @@ def verify_pdf(
         ca_pem = certificates.ca_certificate_pem(session=session)
         roots = [x509.Certificate.load(pem.unarmor(ca_pem)[2])]
         crl = certificates.crl_der(session=session, kek=kek, now=now)
-        context = ValidationContext(trust_roots=roots, crls=[crl], allow_fetching=False)
+        context = ValidationContext(
+            trust_roots=roots, crls=[crl], allow_fetching=False, moment=now
+        )
         last = everything[-1]
         tail_covered = _range_end(last) == len(data) and (
             last.sig_object_type != "/DocTimeStamp" or seals_whole_file(last, context)

@@ -1,7 +1,12 @@
 """A signed record checked by pyHanko's own command line, with the network cut off
 (``unshare --net pyhanko sign adesverify``: its AdES validation, which uses the
-record's embedded DSS and document timestamp), as a validator years from now
-would run it."""
+record's embedded DSS and document timestamp and nothing else).
+
+The validation time is pinned to the signing day: the newest document timestamp
+is validated as of the validation time, and offline pyHanko can only do that
+while the revocation data embedded with it are current (the CRL is valid for
+7 days). Later, a validator needs the clinic's CRL of that day (its URL is in
+the certificates); until then it validates the file with nothing else."""
 
 from __future__ import annotations
 
@@ -17,12 +22,15 @@ from tests.services.signing.test_verification import flip_content_byte
 PYHANKO = Path(sys.executable).with_name("pyhanko")
 
 
-def adesverify(tmp_path: Path, pdf: bytes, ca: bytes) -> subprocess.CompletedProcess:
+def adesverify(
+    tmp_path: Path, pdf: bytes, ca: bytes, at=T + timedelta(hours=1)
+) -> subprocess.CompletedProcess:
     (tmp_path / "record.pdf").write_bytes(pdf)
     (tmp_path / "ca.pem").write_bytes(ca)
     command = [
         "unshare", "--net", str(PYHANKO), "sign", "adesverify",
         "--trust", str(tmp_path / "ca.pem"), "--trust-replace",
+        "--validation-time", at.isoformat(),
         str(tmp_path / "record.pdf"),
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, check=False)
@@ -41,7 +49,7 @@ def test_the_record_is_valid_offline_in_pyhankos_cli(archived, tmp_path):  # noq
 def test_it_stays_valid_after_a_later_revocation(archived, tmp_path):  # noqa: F811
     session, pdf = archived
     revoke_doctor(session, at=T + timedelta(hours=1))
-    checked = adesverify(tmp_path, pdf, ca_pem(session))
+    checked = adesverify(tmp_path, pdf, ca_pem(session), at=T + timedelta(hours=2))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert ":INTACT:TRUSTED," in checked.stdout
 
