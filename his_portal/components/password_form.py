@@ -53,12 +53,22 @@ def password_form(
     ]
     if error is not None:
         fields.append(error_callout(error, width="100%"))
-    fields.append(rx.button(submit_label, type="submit", color_scheme="green"))
+    # Disabled until the page is live: a click before would submit the passwords
+    # natively, in the URL.
+    fields.append(
+        rx.button(
+            submit_label,
+            type="submit",
+            color_scheme="green",
+            disabled=~rx.State.is_hydrated,
+        )
+    )
     return rx.form(
         rx.vstack(*(f for f in fields if f is not None), spacing="3", width="100%"),
         id=f"{id_prefix}-form",
         on_submit=on_submit,
         reset_on_submit=True,
+        method="post",
         max_width="420px",
         width="100%",
     )

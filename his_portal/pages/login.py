@@ -116,6 +116,9 @@ def login_card() -> rx.Component:
                         size="3",
                         width="100%",
                         color_scheme="green",
+                        # Until the page is live a click would submit the form
+                        # natively: a GET with the password in the URL.
+                        disabled=~rx.State.is_hydrated,
                     ),
                     rx.link(
                         "验证病历签名（无需登录）",
@@ -129,6 +132,7 @@ def login_card() -> rx.Component:
                 ),
                 on_submit=LoginState.submit,
                 reset_on_submit=False,
+                method="post",
             ),
             width="380px",
             background="white",

@@ -8,6 +8,7 @@ only in the lockout test, and the enumeration test uses a made-up login id.
 from __future__ import annotations
 
 import re
+import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -102,6 +103,21 @@ def test_login_page_renders(page: Page):
     expect(page.get_by_label("账号")).to_be_visible()
     expect(page.get_by_label("密码")).to_have_attribute("type", "password")
     shot(page, "login.png")
+
+
+def test_the_login_form_cannot_post_the_password_natively(app_url: str):
+    """The page as served, before its script runs: the form posts nothing by
+    itself (a click there would put the password in the URL) and its button waits
+    until the page is live; then it is enabled."""
+    with urllib.request.urlopen(f"{app_url}/login", timeout=10) as response:
+        served = response.read().decode()
+    assert 'method="post"' in re.search(r"<form[^>]*>", served).group()
+    assert " disabled" in re.search(r'<button[^>]*type="submit"[^>]*>', served).group()
+
+
+def test_the_login_button_is_enabled_once_the_page_is_live(page: Page):
+    page.goto("/login")
+    expect(page.get_by_role("button", name="登录", exact=True)).to_be_enabled()
 
 
 @pytest.mark.parametrize(
