@@ -118,10 +118,6 @@ def _seal_image(seal_png: bytes) -> tuple[str, RasterImageInfo]:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DocumentError("签章图片无效，请重新设置个性签章") from exc
     info = get_img_info(name, image)
-    if info.get("iccp"):  # fpdf2 shares ICC profiles per document: keep it simple
-        image = image.convert("RGBA")
-        image.info.pop("icc_profile", None)
-        info = get_img_info(name, image)
     with _seals_lock:
         _seals[name] = info
         while len(_seals) > _SEALS_KEPT:
@@ -243,10 +239,15 @@ def _write_signer(
     x = pdf.get_x() + 1
     if seal is not None:
         name, info = seal
-        # This document's own copy: fpdf2 numbers and counts it per document.
-        pdf.image_cache.images[name] = RasterImageInfo(
-            info, i=len(pdf.image_cache.images) + 1, usages=0, iccp_i=None
+        # This document's own copy, registered as fpdf2's preload_image does: it
+        # numbers images and ICC profiles per document.
+        cache = pdf.image_cache
+        copy = RasterImageInfo(info, i=len(cache.images) + 1, usages=0, iccp=None)
+        icc = info.get("iccp")
+        copy["iccp_i"] = (
+            cache.icc_profiles.setdefault(icc, len(cache.icc_profiles)) if icc else None
         )
+        cache.images[name] = copy
         width = min(_SEAL_HEIGHT * info["w"] / info["h"], _SEAL_MAX_WIDTH)
         pdf.image(name, x=x, y=y, w=width, h=_SEAL_HEIGHT, keep_aspect_ratio=True)
         x += width + 2

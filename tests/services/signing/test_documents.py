@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zxingcpp
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw
 
 from his_portal.services.signing.record_pdf import (
     DocumentError,
@@ -187,6 +187,22 @@ def test_long_record_flows_onto_pages_and_wraps_chinese(
     assert not [line for line in lines if line[0] in "，。；：、"]  # 悬挂标点
     assert "Class II, 复诊。" in text
     assert len(render_preview_png(pdf, dpi=40)) == 2
+
+
+def test_a_seal_with_an_icc_profile_keeps_it_in_every_document() -> None:
+    """The seal's image is made once per process: the second record, drawn from
+    that cache, still carries the seal and its colour profile."""
+    photo = Image.open(io.BytesIO(make_seal_png()))
+    out = io.BytesIO()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo.save(out, format="PNG", icc_profile=srgb)
+    for _ in range(2):
+        pdf = render_record_pdf(
+            make_record(), seal_png=out.getvalue(), signer_name="王莉", signed_at="x"
+        )
+        assert pdf.count(b"/ICCBased") == 1
+        page = render_preview_png(pdf, dpi=110)[0]
+        assert red_pixels_in_seal_box(page, 110) > 200
 
 
 def test_bad_seal_is_refused() -> None:
