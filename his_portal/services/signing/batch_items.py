@@ -112,14 +112,18 @@ def enqueue_plan(
     return [item.id for item in items]
 
 
+def _takeable(now: datetime) -> sa.ColumnElement[bool]:
+    """Queued, and no worker holds it (never taken, or its lease ran out)."""
+    return sa.and_(
+        _I.status == "queued",
+        sa.or_(_I.claimed_at.is_(None), _I.claimed_at < now - LEASE),
+    )
+
+
 def _take(session: Session, item_id: int, now: datetime) -> bool:
     taken = session.execute(
         sa.update(BatchItem)
-        .where(
-            _I.id == item_id,
-            _I.status == "queued",
-            sa.or_(_I.claimed_at.is_(None), _I.claimed_at < now - LEASE),
-        )
+        .where(_I.id == item_id, _takeable(now))
         .values(claimed_at=now, attempts=_I.attempts + 1)
     ).rowcount
     session.commit()
@@ -203,11 +207,7 @@ def run_batch(
         now = clock()
         row = session.exec(
             select(BatchItem.id, BatchItem.record_id)
-            .where(
-                BatchItem.confirmation_id == confirmation_id,
-                BatchItem.status == "queued",
-                sa.or_(_I.claimed_at.is_(None), _I.claimed_at < now - LEASE),
-            )
+            .where(BatchItem.confirmation_id == confirmation_id, _takeable(now))
             .order_by(col(BatchItem.position))
             .limit(1)
         ).first()

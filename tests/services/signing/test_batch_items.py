@@ -85,22 +85,29 @@ def test_each_item_is_signed_once_and_the_batch_closes_once(db, tmp_path):
     assert len(notices) == 1
 
 
-def test_two_workers_on_one_item_sign_it_once(file_engine, tmp_path):
-    with Session(file_engine) as session:
-        plan, item_ids = claimed(session)
+def in_two_workers(engine, job) -> list:
+    """``job(session)`` in two threads at once, each with its own connection (a
+    database file, as worker processes have); their results."""
     barrier = threading.Barrier(2)
     results = []
 
     def worker():
-        with Session(file_engine) as session:
+        with Session(engine) as session:
             barrier.wait()
-            results.append(run(session, item_ids[0], tmp_path))
+            results.append(job(session))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
+
+
+def test_two_workers_on_one_item_sign_it_once(file_engine, tmp_path):
+    with Session(file_engine) as session:
+        plan, item_ids = claimed(session)
+    results = in_two_workers(file_engine, lambda s: run(s, item_ids[0], tmp_path))
     assert sorted(results) == [False, True]
     with Session(file_engine) as session:
         assert documents(session, plan.record_ids[0]) == 1
@@ -132,19 +139,9 @@ def test_two_workers_on_one_batch_share_it_and_sign_each_record_once(
 ):
     with Session(file_engine) as session:
         plan, _ = claimed(session)
-    barrier = threading.Barrier(2)
-    handled = []
-
-    def worker():
-        with Session(file_engine) as session:
-            barrier.wait()
-            handled.append(run_batch(session, plan.confirmation_id, tmp_path))
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    handled = in_two_workers(
+        file_engine, lambda s: run_batch(s, plan.confirmation_id, tmp_path)
+    )
     assert sum(handled) == 3
     with Session(file_engine) as session:
         assert [documents(session, r) for r in plan.record_ids] == [1, 1, 1]
