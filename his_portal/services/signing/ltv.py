@@ -1,4 +1,4 @@
-"""Long-term validation: a PAdES B-T record becomes B-LT, then B-LTA, with pyHanko.
+"""Long-term validation: a PAdES B-T record becomes B-LTA.
 
 After endesive's signature (with its signature timestamp) one incremental update
 is appended, holding, as pyHanko writes its own B-LTA files:
@@ -13,8 +13,11 @@ is appended, holding, as pyHanko writes its own B-LTA files:
    the validation data in time, so a later revocation of the doctor's certificate
    does not reach back, and is what archive renewal will later re-timestamp.
 
-One update rather than two saves a parse and a write of the file (≈ 1.7 ms of CPU
-per record); validators read the DSS the timestamp covers either way.
+A record just signed (:func:`long_term`) gets that update from
+:mod:`.lta_update`, which writes it without reading the file again (≈ 2 ms of
+CPU less per record than pyHanko's writer, which parses the whole file first).
+Archive renewal extends a DSS that is already there: it uses pyHanko's writer
+(:func:`add_long_term_validation`).
 
 The TSA is called in-process (a :class:`TimestampSource`), never over HTTP to
 ourselves.
@@ -43,6 +46,10 @@ from his_portal.adapters.tsa_client import (
     token_from_response,
 )
 from his_portal.services.pki.keyvault import PkiError
+from his_portal.services.signing.lta_update import (
+    TOKEN_ROOM,
+    append_dss_and_timestamp,
+)
 from his_portal.services.signing.pades import SigningError, TimestampError
 
 if TYPE_CHECKING:
@@ -56,11 +63,6 @@ __all__ = [
     "long_term",
     "signature_contents",
 ]
-
-#: Hex characters reserved for the document timestamp token: a token with the
-#: TSA's certificate and the CA is ≈ 3.5 KB, so 16 KB of hex leave room for an
-#: external TSA's longer chain.
-_TOKEN_ROOM = 16384
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def add_long_term_validation(
             stamper.async_timestamp_pdf(
                 writer,
                 "sha256",
-                bytes_reserved=_TOKEN_ROOM,
+                bytes_reserved=TOKEN_ROOM,
                 output=io.BytesIO(),
             )
         )
@@ -192,11 +194,12 @@ def long_term(session: Session, kit: SignerKit, signed: bytes, now: datetime) ->
         signer_ocsp = kit.signer_ocsp(session, now)
     except PkiError as exc:
         raise SigningError(exc.message) from exc
-    material = ValidationMaterial(
-        certificates=list(
-            dict.fromkeys([kit.cert_pem, *kit.chain_pems, *kit.tsa_chain_pems])
-        ),
+    certificates = dict.fromkeys([kit.cert_pem, *kit.chain_pems, *kit.tsa_chain_pems])
+    return append_dss_and_timestamp(
+        signed,
+        signature_contents=signature_contents(signed),
+        certificates=[_der(item) for item in certificates],
+        ocsps=[signer_ocsp, *kit.ocsp_ders],
         crls=[kit.crl_der] if kit.crl_der else [],
-        ocsp_responses=[signer_ocsp, *kit.ocsp_ders],
+        tsa=kit.tsa,
     )
-    return add_long_term_validation(signed, material=material, tsa=kit.tsa)

@@ -1,0 +1,330 @@
+"""The B-LTA update of a record just signed, written directly: the DSS (B-LT) and a
+document timestamp (B-LTA) in one incremental update, as pyHanko writes them
+(:func:`.ltv.add_long_term_validation`), without reading the whole file again.
+
+The file is one we have just written: fpdf2's record plus endesive's signature,
+both with classic cross-reference tables. Only what the update changes is read:
+the cross-reference sections (to find objects), the trailer, the catalog (it gets
+``/DSS``, the ESIC extension and the new field in ``/AcroForm``) and the first page
+(the new field's widget joins its ``/Annots``, where pyHanko puts it too). The
+rest of the update is new objects:
+
+* one stream per certificate (those given and the OCSP responders' the responses
+  carry), OCSP response and CRL, listed in ``/DSS`` and in a ``/VRI`` entry keyed
+  by the SHA-1 of the signature's ``/Contents``;
+* a signature field with a zero-size widget whose value is a ``/DocTimeStamp``
+  dictionary (``/SubFilter /ETSI.RFC3161``): the TSA's token over the byte range,
+  that is the whole file but the token itself.
+
+A file this writer does not expect (a cross-reference stream, a DSS already,
+no AcroForm) raises :class:`SigningError`: archive renewal, which extends an
+existing DSS, keeps pyHanko's writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterable
+
+from asn1crypto import ocsp
+from pypdf import generic as po
+from pypdf.errors import PyPdfError
+
+from his_portal.adapters.tsa_client import (
+    TimestampSource,
+    TsaProviderError,
+    build_request,
+    token_from_response,
+)
+from his_portal.services.signing.pades import SigningError, TimestampError
+
+__all__ = ["append_dss_and_timestamp"]
+
+#: Hex characters reserved for a document timestamp token: one with the TSA's
+#: certificate and the CA is ≈ 3.5 KB, so 16 KB of hex leave room for an
+#: external TSA's longer chain.
+TOKEN_ROOM = 16384
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+_BYTE_RANGE = b"/ByteRange [0000000000 0000000000 0000000000 0000000000]"
+_OBJ_HEADER = re.compile(rb"(\d+)\s+(\d+)\s+obj\b")
+
+
+class _Reader:
+    """Enough of a reader for pypdf's object parser: references stay references
+    (nothing is resolved through it)."""
+
+    strict = False
+
+
+def _name(value: str) -> po.NameObject:
+    return po.NameObject(value)
+
+
+class _File:
+    """The signed file's cross-reference data and the objects the update rewrites."""
+
+    def __init__(self, pdf: bytes) -> None:
+        self.pdf = pdf
+        tail = _STARTXREF.search(pdf, max(0, len(pdf) - 64))
+        if tail is None:
+            raise SigningError("签名结构异常：找不到文件末尾的交叉引用")
+        self.startxref = int(tail[1])
+        self.offsets: dict[int, int] = {}
+        self.trailer = self._read_sections(self.startxref)
+
+    def _read_sections(self, offset: int) -> po.DictionaryObject:
+        newest: po.DictionaryObject | None = None
+        seen: set[int] = set()
+        while offset not in seen:
+            seen.add(offset)
+            if self.pdf[offset : offset + 4] != b"xref":
+                raise SigningError("签名结构异常：不支持的交叉引用格式")
+            end = self.pdf.index(b"trailer", offset)
+            tokens = self.pdf[offset + 4 : end].split()
+            index = 0
+            while index < len(tokens):
+                start, count = int(tokens[index]), int(tokens[index + 1])
+                index += 2
+                for number in range(start, start + count):
+                    position, kind = int(tokens[index]), tokens[index + 2]
+                    index += 3
+                    if kind == b"n":
+                        self.offsets.setdefault(number, position)
+            trailer = self._parse(end + len(b"trailer"))
+            newest = newest if newest is not None else trailer
+            previous = trailer.get("/Prev")
+            if previous is None:
+                return newest
+            offset = int(previous)
+        raise SigningError("签名结构异常：交叉引用循环")
+
+    def _parse(self, offset: int):
+        while self.pdf[offset : offset + 1].isspace():
+            offset += 1
+        stream = io.BytesIO(self.pdf)
+        stream.seek(offset)
+        return po.read_object(stream, _Reader())
+
+    def object(self, reference: po.IndirectObject) -> po.DictionaryObject:
+        offset = self.offsets.get(reference.idnum)
+        header = None if offset is None else _OBJ_HEADER.match(self.pdf, offset)
+        if header is None or int(header[1]) != reference.idnum:
+            raise SigningError("签名结构异常：找不到对象")
+        value = self._parse(header.end())
+        if not isinstance(value, po.DictionaryObject):
+            raise SigningError("签名结构异常：对象不是字典")
+        return value
+
+
+def _string_bytes(value: po.PdfObject) -> bytes:
+    """A PDF string's bytes, as the file had them."""
+    if isinstance(value, po.TextStringObject):
+        return value.original_bytes
+    return bytes(value)
+
+
+def _with_responders(certificates: list[bytes], ocsps: list[bytes]) -> list[bytes]:
+    """The certificates plus those the OCSP responses carry (their responders), as
+    pyHanko's DSS writer adds them: the responder's own chain is then in the DSS."""
+    found = dict.fromkeys(certificates)
+    for der in ocsps:
+        basic = ocsp.OCSPResponse.load(der).basic_ocsp_response
+        found.update(dict.fromkeys(cert.dump() for cert in basic["certs"] or ()))
+    return list(found)
+
+
+def _stream(data: bytes) -> po.StreamObject:
+    stream = po.StreamObject()
+    stream.set_data(data)
+    return stream
+
+
+def _serialise(number: int, value: po.PdfObject) -> bytes:
+    out = io.BytesIO()
+    out.write(b"%d 0 obj\n" % number)
+    value.write_to_stream(out)
+    out.write(b"\nendobj\n")
+    return out.getvalue()
+
+
+def _refs(numbers: Iterable[int]) -> po.ArrayObject:
+    return po.ArrayObject(po.IndirectObject(n, 0, None) for n in numbers)
+
+
+def _xref(entries: dict[int, int]) -> bytes:
+    """A cross-reference table of ``entries`` (object number → offset)."""
+    lines, numbers = [b"xref", b"0 1", b"0000000000 65535 f "], sorted(entries)
+    run: list[int] = []
+    for number in [*numbers, -1]:
+        if run and number != run[-1] + 1:
+            lines.append(b"%d %d" % (run[0], len(run)))
+            lines += [b"%010d 00000 n " % entries[n] for n in run]
+            run = []
+        run.append(number)
+    return b"\n".join(lines) + b"\n"
+
+
+def append_dss_and_timestamp(
+    pdf: bytes,
+    *,
+    signature_contents: bytes,
+    certificates: list[bytes],
+    ocsps: list[bytes],
+    crls: list[bytes],
+    tsa: TimestampSource,
+) -> bytes:
+    """Append the DSS and a document timestamp to a record just signed.
+
+    Args:
+        pdf: fpdf2's record plus endesive's signature (classic xref tables).
+        signature_contents: The signature's raw ``/Contents`` (the VRI key's input).
+        certificates: DER certificates for the DSS (signer, chain, TSA).
+        ocsps: DER OCSP responses.
+        crls: DER CRLs.
+        tsa: Issues the document timestamp.
+
+    Returns:
+        The PDF plus one incremental update.
+
+    Raises:
+        SigningError: A file structure this writer does not handle.
+        TimestampError: The TSA refused or answered something else.
+    """
+    try:
+        return _append(pdf, signature_contents, certificates, ocsps, crls, tsa)
+    except (PyPdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise SigningError(f"添加长期验证数据失败：{exc}") from exc
+
+
+def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
+    source = _File(pdf)
+    root_ref = source.trailer.raw_get("/Root")
+    catalog = source.object(root_ref)
+    form = catalog.get("/AcroForm")
+    if "/DSS" in catalog or not isinstance(form, po.DictionaryObject):
+        raise SigningError("签名结构异常：文件已有长期验证数据或没有签名域")
+    pages = source.object(catalog.raw_get("/Pages"))
+    first_ref = pages["/Kids"][0]
+    first = source.object(first_ref)
+    annots = first.get("/Annots", po.ArrayObject())
+    if first.get("/Type") != "/Page" or not isinstance(annots, po.ArrayObject):
+        raise SigningError("签名结构异常：不支持的页面结构")
+
+    number = int(source.trailer["/Size"])
+    objects: dict[int, po.PdfObject] = {}
+
+    def add(value: po.PdfObject) -> int:
+        nonlocal number
+        objects[number] = value
+        number += 1
+        return number - 1
+
+    cert_ids = [add(_stream(der)) for der in _with_responders(certificates, ocsps)]
+    ocsp_ids = [add(_stream(der)) for der in ocsps]
+    crl_ids = [add(_stream(der)) for der in crls]
+    vri = po.DictionaryObject({_name("/Type"): _name("/VRI")})
+    for key, ids in (("/Cert", cert_ids), ("/OCSP", ocsp_ids), ("/CRL", crl_ids)):
+        if ids:
+            vri[_name(key)] = _refs(ids)
+    vri_id = add(vri)
+    dss = po.DictionaryObject(
+        {
+            _name("/VRI"): po.DictionaryObject(
+                {
+                    _name(
+                        "/" + hashlib.sha1(signature_contents).hexdigest().upper()
+                    ): po.IndirectObject(vri_id, 0, None)
+                }
+            )
+        }
+    )
+    for key, ids in (("/Certs", cert_ids), ("/OCSPs", ocsp_ids), ("/CRLs", crl_ids)):
+        if ids:
+            dss[_name(key)] = _refs(ids)
+    dss_id = add(dss)
+    sig_id, field_id = number, number + 1
+    number += 2
+    field = po.DictionaryObject(
+        {
+            _name("/FT"): _name("/Sig"),
+            _name("/T"): po.TextStringObject(f"Timestamp{sig_id}"),
+            _name("/Type"): _name("/Annot"),
+            _name("/Subtype"): _name("/Widget"),
+            _name("/F"): po.NumberObject(132),
+            _name("/Rect"): po.ArrayObject([po.NumberObject(0)] * 4),
+            _name("/P"): first_ref,
+            _name("/V"): po.IndirectObject(sig_id, 0, None),
+        }
+    )
+    objects[field_id] = field
+
+    form[_name("/Fields")] = po.ArrayObject(
+        [*form.get("/Fields", po.ArrayObject()), po.IndirectObject(field_id, 0, None)]
+    )
+    catalog[_name("/DSS")] = po.IndirectObject(dss_id, 0, None)
+    extensions = catalog.get("/Extensions", po.DictionaryObject())
+    if not isinstance(extensions, po.DictionaryObject):
+        raise SigningError("签名结构异常：不支持的扩展声明")
+    extensions[_name("/ESIC")] = po.DictionaryObject(
+        {
+            _name("/Type"): _name("/DeveloperExtensions"),
+            _name("/BaseVersion"): _name("/1.7"),
+            _name("/ExtensionLevel"): po.NumberObject(1),
+        }
+    )
+    catalog[_name("/Extensions")] = extensions
+    if pdf[5:8] < b"1.7":
+        catalog[_name("/Version")] = _name("/1.7")
+    first[_name("/Annots")] = po.ArrayObject(
+        [*annots, po.IndirectObject(field_id, 0, None)]
+    )
+    objects[root_ref.idnum] = catalog
+    objects[first_ref.idnum] = first
+
+    body = bytearray(pdf)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    offsets: dict[int, int] = {}
+    for object_number in sorted(objects):
+        offsets[object_number] = len(body)
+        body += _serialise(object_number, objects[object_number])
+    offsets[sig_id] = len(body)
+    body += b"%d 0 obj\n<<\n/Type /DocTimeStamp\n/Filter /Adobe.PPKLite\n" % sig_id
+    body += b"/SubFilter /ETSI.RFC3161\n"
+    range_at = len(body)
+    body += _BYTE_RANGE + b"\n/Contents "
+    contents_at = len(body)
+    body += b"<" + b"0" * TOKEN_ROOM + b">\n>>\nendobj\n"
+    xref_at = len(body)
+    body += _xref(offsets)
+    trailer = po.DictionaryObject(
+        {
+            _name("/Size"): po.NumberObject(number),
+            _name("/Root"): root_ref,
+            _name("/Prev"): po.NumberObject(source.startxref),
+        }
+    )
+    if "/Info" in source.trailer:
+        trailer[_name("/Info")] = source.trailer.raw_get("/Info")
+    if "/ID" in source.trailer:  # the same bytes, written as hex strings
+        trailer[_name("/ID")] = po.ArrayObject(
+            po.ByteStringObject(_string_bytes(part)) for part in source.trailer["/ID"]
+        )
+    out = io.BytesIO()
+    trailer.write_to_stream(out)
+    body += b"trailer\n" + out.getvalue() + b"\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    after = contents_at + TOKEN_ROOM + 2
+    byte_range = b"/ByteRange [0 %d %d %d]" % (contents_at, after, len(body) - after)
+    body[range_at : range_at + len(_BYTE_RANGE)] = byte_range.ljust(len(_BYTE_RANGE))
+    request, _ = build_request(bytes(body[:contents_at]) + bytes(body[after:]))
+    try:
+        token = token_from_response(tsa.timestamp(request), request_der=request)
+    except TsaProviderError as exc:
+        raise TimestampError(exc.message) from exc
+    hex_token = token.dump().hex().encode()
+    if len(hex_token) > TOKEN_ROOM:
+        raise SigningError("时间戳预留空间不足")
+    body[contents_at + 1 : after - 1] = hex_token.ljust(TOKEN_ROOM, b"0")
+    return bytes(body)
