@@ -24,7 +24,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
@@ -48,6 +48,19 @@ FLOW = state_full_name(
 TAB = WorkbenchState.get_full_name() + ".set_tab"
 _CODE = re.compile(r"\d{6}")
 _SMS_GAP = 61.0  # seconds between two codes to one doctor (the resend cooldown)
+PHASES = (
+    "签署 → confirmation spent",
+    "→ batch claimed and queued",
+    "→ first record taken",
+    "→ last record taken",
+    "→ batch closed",
+)
+
+
+def _epoch(value) -> float:
+    """A stored UTC datetime (SQLite gives text) as seconds since the epoch."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC).timestamp()
 
 
 def add_records(db_url: str, per_doctor: int) -> None:
@@ -96,6 +109,27 @@ class Bench:
     def __init__(self, base: str, db_url: str) -> None:
         self.base = base
         self.engine = create_engine(db_url)
+        self.phases: list[dict[str, float]] = []
+
+    def _phases(self, confirmation_id: int, clock: float) -> dict[str, float]:
+        """Where a batch's time went, in ms, from the times the app stored (UTC,
+        this machine's clock): 签署 until the confirmation was spent, until the
+        batch was claimed and queued, until a worker took the first record, until
+        it took the last one, until the batch was closed."""
+        ((used, started, first, last, closed),) = self._rows(
+            "SELECT c.used_at, c.batch_started_at, min(i.claimed_at),"
+            " max(i.claimed_at), c.batch_finished_at FROM confirmation c"
+            " JOIN batchitem i ON i.confirmation_id = c.id WHERE c.id = :c"
+            " GROUP BY c.id",
+            c=confirmation_id,
+        )
+        moments = [clock, *(_epoch(v) for v in (used, started, first, last, closed))]
+        return {
+            name: (later - earlier) * 1000
+            for name, earlier, later in zip(
+                PHASES, moments[:-1], moments[1:], strict=True
+            )
+        }
 
     def _rows(self, sql: str, **params):
         with self.engine.connect() as conn:
@@ -155,7 +189,7 @@ class Bench:
         ((confirmation_id,),) = self._rows(
             "SELECT max(id) FROM confirmation WHERE user_id = :u", u=doctor.user_id
         )
-        started = time.perf_counter()
+        started, clock = time.perf_counter(), time.time()
         await client.emit(f"{FLOW}.sign", {}, "/workbench")
         while True:
             rows = self._rows(
@@ -166,6 +200,7 @@ class Bench:
                 elapsed = time.perf_counter() - started
                 break
             await asyncio.sleep(0.01)
+        self.phases.append(self._phases(confirmation_id, clock))
         signed = self._rows(
             "SELECT count(*) FROM batchitem WHERE confirmation_id = :c"
             " AND status = 'signed'",
@@ -247,6 +282,12 @@ async def _measure(report: Report, bench: Bench, size: int, memory: int) -> None
         ">= 40",
     )
     report.figure(f"batch of {size} · slowest of {len(rates)}", min(rates), "records/s")
+    for name in PHASES:
+        report.figure(
+            f"batch of {size}, {name} · median",
+            statistics.median(phases[name] for phases in bench.phases[: len(rates)]),
+            "ms",
+        )
     report.figure(
         f"other user's page event during batches · p95 ({len(samples)} events)",
         p95(samples) if samples else 0.0,
