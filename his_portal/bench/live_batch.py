@@ -5,7 +5,9 @@ workers do the work.
 - **Throughput**: a batch of ``size`` records per doctor, one after the other, timed
   from the 签署 event until the batch is closed in the database (every record signed,
   its PDF stored and audited). Meanwhile another logged-in user switches 待完善病历
-  tabs: the p95 of those page events is the "other user" figure.
+  tabs: the p95 of those page events is the "other user" figure. The signing
+  workers' CPU per record (render, sign, timestamps, DSS, database, audit, queue)
+  and where each batch's time went are printed too.
 - **Memory**: ``memory_records`` more records in batches of ``size`` (a 意愿校验 covers
   at most 50 records), up to one running batch per doctor at a time; the signing
   workers' memory (PSS summed over the consumer's processes, so pages they share
@@ -19,6 +21,7 @@ gone through all six demo doctors.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import statistics
@@ -230,15 +233,23 @@ async def _other_user(client: AsyncReflexClient, busy: asyncio.Event, out: list)
         index += 1
 
 
-def _worker_memory() -> tuple[float, float]:
-    """(PSS, RSS) in MB summed over the signing consumer's processes."""
-    pss = rss = 0
+def _worker_procs():
+    """The signing consumer's processes, as /proc directories."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if b"his_portal.worker" not in (proc / "cmdline").read_bytes():
-                continue
+            if b"his_portal.worker" in (proc / "cmdline").read_bytes():
+                yield proc
+        except OSError:
+            continue
+
+
+def _worker_memory() -> tuple[float, float]:
+    """(PSS, RSS) in MB summed over the signing consumer's processes."""
+    pss = rss = 0
+    for proc in _worker_procs():
+        try:
             for line in (proc / "smaps_rollup").read_text().splitlines():
                 if line.startswith(("Pss:", "Rss:")):
                     kib = int(line.split()[1])
@@ -247,6 +258,18 @@ def _worker_memory() -> tuple[float, float]:
         except OSError:
             continue
     return pss / 1024, rss / 1024
+
+
+def _worker_cpu() -> float:
+    """CPU seconds (user + system) the signing consumer's processes have used."""
+    ticks = 0
+    for proc in _worker_procs():
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def _sample_memory(peak: list[float], stop: asyncio.Event) -> None:
@@ -268,10 +291,12 @@ async def _measure(report: Report, bench: Bench, size: int, memory: int) -> None
     await bench.housekeeping_done()
     await asyncio.sleep(3)  # the consumer is up and idle
     idle_pss, idle_rss = _worker_memory()
-    rates = []
+    rates, cpu = [], []
     for doctor in doctors[:5]:
         busy.set()
+        before = _worker_cpu()
         seconds = await bench.batch(doctor, size)
+        cpu.append((_worker_cpu() - before) * 1000 / size)
         busy.clear()
         rates.append(size / seconds)
         await asyncio.sleep(0.5)
@@ -282,6 +307,11 @@ async def _measure(report: Report, bench: Bench, size: int, memory: int) -> None
         ">= 40",
     )
     report.figure(f"batch of {size} · slowest of {len(rates)}", min(rates), "records/s")
+    report.figure(
+        f"batch of {size}, signing workers' CPU per record (all of it) · median",
+        statistics.median(cpu),
+        "ms",
+    )
     for name in PHASES:
         report.figure(
             f"batch of {size}, {name} · median",
