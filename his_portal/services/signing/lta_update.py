@@ -49,11 +49,13 @@ TOKEN_ROOM = 16384
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 _BYTE_RANGE = b"/ByteRange [0000000000 0000000000 0000000000 0000000000]"
 _OBJ_HEADER = re.compile(rb"(\d+)\s+(\d+)\s+obj\b")
+_UNREADABLE = (PyPdfError, ValueError, KeyError, IndexError, TypeError, AttributeError)
 
 
 class _Reader:
-    """Enough of a reader for pypdf's object parser: references stay references
-    (nothing is resolved through it)."""
+    """Enough of a reader for pypdf's object parser: references stay references.
+    Nothing is resolved through it: values are read with ``raw_get`` and an
+    indirect one where a direct one is expected is refused."""
 
     strict = False
 
@@ -71,7 +73,7 @@ class _File:
         if tail is None:
             raise SigningError("签名结构异常：找不到文件末尾的交叉引用")
         self.startxref = int(tail[1])
-        self.offsets: dict[int, int] = {}
+        self.offsets: dict[int, int | None] = {}
         self.trailer = self._read_sections(self.startxref)
 
     def _read_sections(self, offset: int) -> po.DictionaryObject:
@@ -89,9 +91,8 @@ class _File:
                 index += 2
                 for number in range(start, start + count):
                     position, kind = int(tokens[index]), tokens[index + 2]
-                    index += 3
-                    if kind == b"n":
-                        self.offsets.setdefault(number, position)
+                    index += 3  # the newest section wins; a free entry hides older
+                    self.offsets.setdefault(number, position if kind == b"n" else None)
             trailer = self._parse(end + len(b"trailer"))
             newest = newest if newest is not None else trailer
             previous = trailer.get("/Prev")
@@ -107,7 +108,9 @@ class _File:
         stream.seek(offset)
         return po.read_object(stream, _Reader())
 
-    def object(self, reference: po.IndirectObject) -> po.DictionaryObject:
+    def object(self, reference) -> po.DictionaryObject:
+        if not isinstance(reference, po.IndirectObject):
+            raise SigningError("签名结构异常：找不到对象")
         offset = self.offsets.get(reference.idnum)
         header = None if offset is None else _OBJ_HEADER.match(self.pdf, offset)
         if header is None or int(header[1]) != reference.idnum:
@@ -116,6 +119,14 @@ class _File:
         if not isinstance(value, po.DictionaryObject):
             raise SigningError("签名结构异常：对象不是字典")
         return value
+
+
+def _array(dictionary: po.DictionaryObject, key: str) -> po.ArrayObject:
+    """A direct array entry (absent: empty)."""
+    value = dictionary.raw_get(key) if key in dictionary else po.ArrayObject()
+    if not isinstance(value, po.ArrayObject):
+        raise SigningError(f"签名结构异常：{key} 不是数组")
+    return value
 
 
 def _string_bytes(value: po.PdfObject) -> bytes:
@@ -194,7 +205,7 @@ def append_dss_and_timestamp(
     """
     try:
         return _append(pdf, signature_contents, certificates, ocsps, crls, tsa)
-    except (PyPdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except _UNREADABLE as exc:
         raise SigningError(f"添加长期验证数据失败：{exc}") from exc
 
 
@@ -202,17 +213,17 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
     source = _File(pdf)
     root_ref = source.trailer.raw_get("/Root")
     catalog = source.object(root_ref)
-    form = catalog.get("/AcroForm")
+    form = catalog.raw_get("/AcroForm") if "/AcroForm" in catalog else None
     if "/DSS" in catalog or not isinstance(form, po.DictionaryObject):
         raise SigningError("签名结构异常：文件已有长期验证数据或没有签名域")
-    pages = source.object(catalog.raw_get("/Pages"))
-    first_ref = pages["/Kids"][0]
+    kids = source.object(catalog.raw_get("/Pages")).raw_get("/Kids")
+    first_ref = kids[0] if isinstance(kids, po.ArrayObject) else None
     first = source.object(first_ref)
-    annots = first.get("/Annots", po.ArrayObject())
-    if first.get("/Type") != "/Page" or not isinstance(annots, po.ArrayObject):
+    annots = first.raw_get("/Annots") if "/Annots" in first else po.ArrayObject()
+    if first.raw_get("/Type") != "/Page" or not isinstance(annots, po.ArrayObject):
         raise SigningError("签名结构异常：不支持的页面结构")
 
-    number = int(source.trailer["/Size"])
+    number = int(source.trailer.raw_get("/Size"))
     objects: dict[int, po.PdfObject] = {}
 
     def add(value: po.PdfObject) -> int:
@@ -261,10 +272,14 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
     objects[field_id] = field
 
     form[_name("/Fields")] = po.ArrayObject(
-        [*form.get("/Fields", po.ArrayObject()), po.IndirectObject(field_id, 0, None)]
+        [*_array(form, "/Fields"), po.IndirectObject(field_id, 0, None)]
     )
     catalog[_name("/DSS")] = po.IndirectObject(dss_id, 0, None)
-    extensions = catalog.get("/Extensions", po.DictionaryObject())
+    extensions = (
+        catalog.raw_get("/Extensions")
+        if "/Extensions" in catalog
+        else po.DictionaryObject()
+    )
     if not isinstance(extensions, po.DictionaryObject):
         raise SigningError("签名结构异常：不支持的扩展声明")
     extensions[_name("/ESIC")] = po.DictionaryObject(
@@ -310,7 +325,8 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
         trailer[_name("/Info")] = source.trailer.raw_get("/Info")
     if "/ID" in source.trailer:  # the same bytes, written as hex strings
         trailer[_name("/ID")] = po.ArrayObject(
-            po.ByteStringObject(_string_bytes(part)) for part in source.trailer["/ID"]
+            po.ByteStringObject(_string_bytes(part))
+            for part in _array(source.trailer, "/ID")
         )
     out = io.BytesIO()
     trailer.write_to_stream(out)
