@@ -1,0 +1,34 @@
+"""What `make bench`'s signing part times is a valid signed record: the bench's
+render + sign output validates in pdfsig and pyHanko (trusting the bench's own
+throwaway CA), with its signature timestamp, and its Chinese text is text."""
+
+from __future__ import annotations
+
+import subprocess
+
+from his_portal.bench.signing import DOCUMENT, bench_signers, render
+from his_portal.services.signing.validation import (
+    make_nss_db,
+    validate_with_pdfsig,
+    validate_with_pyhanko,
+)
+
+
+def test_the_bench_record_it_signs_validates_in_pdfsig_and_pyhanko(tmp_path):
+    sign, _, ca_pem = bench_signers()
+    pdf = sign(render())
+    report = validate_with_pyhanko(pdf, trust_roots_pem=[ca_pem])
+    assert report.valid and report.trusted and report.intact
+    assert report.timestamp_present and report.timestamp_valid
+    assert report.signer_cn == "郑程"
+    (signature,) = validate_with_pdfsig(
+        pdf, nss_dir=make_nss_db(tmp_path / "nss", ca_pem)
+    ).signatures
+    assert signature.signature_status == "Signature is Valid."
+    assert signature.certificate_status == "Certificate is Trusted."
+    path = tmp_path / "bench.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", path, "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert DOCUMENT.patient_name in text and DOCUMENT.clinic_name in text
