@@ -209,72 +209,80 @@ def append_dss_and_timestamp(
         raise SigningError(f"添加长期验证数据失败：{exc}") from exc
 
 
-def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
-    source = _File(pdf)
-    root_ref = source.trailer.raw_get("/Root")
-    catalog = source.object(root_ref)
-    form = catalog.raw_get("/AcroForm") if "/AcroForm" in catalog else None
-    if "/DSS" in catalog or not isinstance(form, po.DictionaryObject):
-        raise SigningError("签名结构异常：文件已有长期验证数据或没有签名域")
-    kids = source.object(catalog.raw_get("/Pages")).raw_get("/Kids")
-    first_ref = kids[0] if isinstance(kids, po.ArrayObject) else None
-    first = source.object(first_ref)
-    annots = first.raw_get("/Annots") if "/Annots" in first else po.ArrayObject()
-    if first.raw_get("/Type") != "/Page" or not isinstance(annots, po.ArrayObject):
-        raise SigningError("签名结构异常：不支持的页面结构")
+class _Objects:
+    """The update's objects by number; new ones numbered from the file's /Size."""
 
-    number = int(source.trailer.raw_get("/Size"))
-    objects: dict[int, po.PdfObject] = {}
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.by_number: dict[int, po.PdfObject] = {}
 
-    def add(value: po.PdfObject) -> int:
-        nonlocal number
-        objects[number] = value
-        number += 1
-        return number - 1
+    def add(self, value: po.PdfObject) -> int:
+        self.by_number[self.size] = value
+        self.size += 1
+        return self.size - 1
 
-    cert_ids = [add(_stream(der)) for der in _with_responders(certificates, ocsps)]
-    ocsp_ids = [add(_stream(der)) for der in ocsps]
-    crl_ids = [add(_stream(der)) for der in crls]
+    def ref(self, number: int) -> po.IndirectObject:
+        return po.IndirectObject(number, 0, None)
+
+
+def _dss(
+    objects: _Objects,
+    signature_contents: bytes,
+    certificates: list[bytes],
+    ocsps: list[bytes],
+    crls: list[bytes],
+) -> int:
+    """The DSS, its VRI entry and their streams; returns the DSS's number."""
+    lists = {
+        "Cert": [
+            objects.add(_stream(der)) for der in _with_responders(certificates, ocsps)
+        ],
+        "OCSP": [objects.add(_stream(der)) for der in ocsps],
+        "CRL": [objects.add(_stream(der)) for der in crls],
+    }
     vri = po.DictionaryObject({_name("/Type"): _name("/VRI")})
-    for key, ids in (("/Cert", cert_ids), ("/OCSP", ocsp_ids), ("/CRL", crl_ids)):
+    dss = po.DictionaryObject()
+    for key, ids in lists.items():
         if ids:
-            vri[_name(key)] = _refs(ids)
-    vri_id = add(vri)
-    dss = po.DictionaryObject(
-        {
-            _name("/VRI"): po.DictionaryObject(
-                {
-                    _name(
-                        "/" + hashlib.sha1(signature_contents).hexdigest().upper()
-                    ): po.IndirectObject(vri_id, 0, None)
-                }
-            )
-        }
+            vri[_name(f"/{key}")] = _refs(ids)
+            dss[_name(f"/{key}s")] = _refs(ids)
+    key = "/" + hashlib.sha1(signature_contents).hexdigest().upper()
+    dss[_name("/VRI")] = po.DictionaryObject(
+        {_name(key): objects.ref(objects.add(vri))}
     )
-    for key, ids in (("/Certs", cert_ids), ("/OCSPs", ocsp_ids), ("/CRLs", crl_ids)):
-        if ids:
-            dss[_name(key)] = _refs(ids)
-    dss_id = add(dss)
-    sig_id, field_id = number, number + 1
-    number += 2
+    return objects.add(dss)
+
+
+def _stamp_field(objects: _Objects, page: po.IndirectObject) -> tuple[int, int]:
+    """The document timestamp's field and widget (zero size, on ``page``) and the
+    number its signature dictionary will have; returns (signature, field)."""
+    signature = objects.add(po.NullObject())  # written by hand: see _write
     field = po.DictionaryObject(
         {
             _name("/FT"): _name("/Sig"),
-            _name("/T"): po.TextStringObject(f"Timestamp{sig_id}"),
+            _name("/T"): po.TextStringObject(f"Timestamp{signature}"),
             _name("/Type"): _name("/Annot"),
             _name("/Subtype"): _name("/Widget"),
-            _name("/F"): po.NumberObject(132),
+            _name("/F"): po.NumberObject(132),  # print, locked
             _name("/Rect"): po.ArrayObject([po.NumberObject(0)] * 4),
-            _name("/P"): first_ref,
-            _name("/V"): po.IndirectObject(sig_id, 0, None),
+            _name("/P"): page,
+            _name("/V"): objects.ref(signature),
         }
     )
-    objects[field_id] = field
+    return signature, objects.add(field)
 
-    form[_name("/Fields")] = po.ArrayObject(
-        [*_array(form, "/Fields"), po.IndirectObject(field_id, 0, None)]
-    )
-    catalog[_name("/DSS")] = po.IndirectObject(dss_id, 0, None)
+
+def _extend_catalog(
+    catalog: po.DictionaryObject,
+    form: po.DictionaryObject,
+    dss: po.IndirectObject,
+    field: po.IndirectObject,
+    header_version: bytes,
+) -> None:
+    """/DSS, the ESIC extension (PDF 1.7 extension level 1, as pyHanko declares for
+    a document timestamp) and the new field in /AcroForm."""
+    form[_name("/Fields")] = po.ArrayObject([*_array(form, "/Fields"), field])
+    catalog[_name("/DSS")] = dss
     extensions = (
         catalog.raw_get("/Extensions")
         if "/Extensions" in catalog
@@ -290,47 +298,57 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
         }
     )
     catalog[_name("/Extensions")] = extensions
-    if pdf[5:8] < b"1.7":
+    if header_version < b"1.7":
         catalog[_name("/Version")] = _name("/1.7")
-    first[_name("/Annots")] = po.ArrayObject(
-        [*annots, po.IndirectObject(field_id, 0, None)]
-    )
-    objects[root_ref.idnum] = catalog
-    objects[first_ref.idnum] = first
 
-    body = bytearray(pdf)
+
+def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
+    source = _File(pdf)
+    root_ref = source.trailer.raw_get("/Root")
+    catalog = source.object(root_ref)
+    form = catalog.raw_get("/AcroForm") if "/AcroForm" in catalog else None
+    if "/DSS" in catalog or not isinstance(form, po.DictionaryObject):
+        raise SigningError("签名结构异常：文件已有长期验证数据或没有签名域")
+    kids = source.object(catalog.raw_get("/Pages")).raw_get("/Kids")
+    first_ref = kids[0] if isinstance(kids, po.ArrayObject) else None
+    first = source.object(first_ref)
+    annots = first.raw_get("/Annots") if "/Annots" in first else po.ArrayObject()
+    if first.raw_get("/Type") != "/Page" or not isinstance(annots, po.ArrayObject):
+        raise SigningError("签名结构异常：不支持的页面结构")
+    objects = _Objects(int(source.trailer.raw_get("/Size")))
+    dss = _dss(objects, signature_contents, certificates, ocsps, crls)
+    signature, field = _stamp_field(objects, first_ref)
+    _extend_catalog(
+        catalog, form, objects.ref(dss), objects.ref(field), header_version=pdf[5:8]
+    )
+    first[_name("/Annots")] = po.ArrayObject([*annots, objects.ref(field)])
+    objects.by_number[root_ref.idnum] = catalog
+    objects.by_number[first_ref.idnum] = first
+    return _write(source, objects, signature, tsa)
+
+
+def _write(source: _File, objects: _Objects, signature: int, tsa) -> bytes:
+    """The update: the objects, the document timestamp's signature dictionary (its
+    /ByteRange and /Contents placeholders filled once the offsets are known), the
+    cross-reference table and the trailer; then the TSA's token over the range."""
+    body = bytearray(source.pdf)
     if not body.endswith(b"\n"):
         body += b"\n"
     offsets: dict[int, int] = {}
-    for object_number in sorted(objects):
-        offsets[object_number] = len(body)
-        body += _serialise(object_number, objects[object_number])
-    offsets[sig_id] = len(body)
-    body += b"%d 0 obj\n<<\n/Type /DocTimeStamp\n/Filter /Adobe.PPKLite\n" % sig_id
-    body += b"/SubFilter /ETSI.RFC3161\n"
-    range_at = len(body)
-    body += _BYTE_RANGE + b"\n/Contents "
-    contents_at = len(body)
-    body += b"<" + b"0" * TOKEN_ROOM + b">\n>>\nendobj\n"
+    for number, value in sorted(objects.by_number.items()):
+        offsets[number] = len(body)
+        if number != signature:
+            body += _serialise(number, value)
+            continue
+        body += b"%d 0 obj\n<<\n/Type /DocTimeStamp\n/Filter /Adobe.PPKLite\n" % number
+        body += b"/SubFilter /ETSI.RFC3161\n"
+        range_at = len(body)
+        body += _BYTE_RANGE + b"\n/Contents "
+        contents_at = len(body)
+        body += b"<" + b"0" * TOKEN_ROOM + b">\n>>\nendobj\n"
     xref_at = len(body)
-    body += _xref(offsets)
-    trailer = po.DictionaryObject(
-        {
-            _name("/Size"): po.NumberObject(number),
-            _name("/Root"): root_ref,
-            _name("/Prev"): po.NumberObject(source.startxref),
-        }
-    )
-    if "/Info" in source.trailer:
-        trailer[_name("/Info")] = source.trailer.raw_get("/Info")
-    if "/ID" in source.trailer:  # the same bytes, written as hex strings
-        trailer[_name("/ID")] = po.ArrayObject(
-            po.ByteStringObject(_string_bytes(part))
-            for part in _array(source.trailer, "/ID")
-        )
-    out = io.BytesIO()
-    trailer.write_to_stream(out)
-    body += b"trailer\n" + out.getvalue() + b"\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    body += _xref(offsets) + b"trailer\n" + _trailer(source, objects.size)
+    body += b"\nstartxref\n%d\n%%%%EOF\n" % xref_at
     after = contents_at + TOKEN_ROOM + 2
     byte_range = b"/ByteRange [0 %d %d %d]" % (contents_at, after, len(body) - after)
     body[range_at : range_at + len(_BYTE_RANGE)] = byte_range.ljust(len(_BYTE_RANGE))
@@ -344,3 +362,24 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
         raise SigningError("时间戳预留空间不足")
     body[contents_at + 1 : after - 1] = hex_token.ljust(TOKEN_ROOM, b"0")
     return bytes(body)
+
+
+def _trailer(source: _File, size: int) -> bytes:
+    """The new trailer: /Size, /Root, /Prev, and the file's /Info and /ID."""
+    trailer = po.DictionaryObject(
+        {
+            _name("/Size"): po.NumberObject(size),
+            _name("/Root"): source.trailer.raw_get("/Root"),
+            _name("/Prev"): po.NumberObject(source.startxref),
+        }
+    )
+    if "/Info" in source.trailer:
+        trailer[_name("/Info")] = source.trailer.raw_get("/Info")
+    if "/ID" in source.trailer:  # the same bytes, written as hex strings
+        trailer[_name("/ID")] = po.ArrayObject(
+            po.ByteStringObject(_string_bytes(part))
+            for part in _array(source.trailer, "/ID")
+        )
+    out = io.BytesIO()
+    trailer.write_to_stream(out)
+    return out.getvalue()
