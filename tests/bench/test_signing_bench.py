@@ -15,12 +15,16 @@ from his_portal.services.signing.validation import (
 
 
 def test_the_bench_record_it_signs_validates_in_pdfsig_and_pyhanko(tmp_path):
-    sign, _, ca_pem = bench_signers()
-    pdf = sign(render())
+    signers = bench_signers()
+    ca_pem = signers.ca_pem
+    pdf = signers.sign(render())
     report = validate_with_pyhanko(pdf, trust_roots_pem=[ca_pem])
     assert report.valid and report.trusted and report.intact
     assert report.timestamp_present and report.timestamp_valid
     assert report.signer_cn == "郑程"
+    archived = validate_with_pyhanko(signers.long_term(pdf), trust_roots_pem=[ca_pem])
+    assert archived.valid and archived.lta_updates_only and archived.dss_present
+    assert archived.doc_timestamp_valid and archived.doc_timestamp_covers_whole_file
     (signature,) = validate_with_pdfsig(
         pdf, nss_dir=make_nss_db(tmp_path / "nss", ca_pem)
     ).signatures
