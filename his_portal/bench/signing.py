@@ -101,8 +101,10 @@ def bench_signers() -> BenchSigners:
         )
 
     crl = build_crl(ca_cert_pem=ca.cert_pem, ca_key=ca.key, revoked=[], now=now)
-    chain = [pem.unarmor(item)[2] for item in (doctor.cert_pem, ca.cert_pem)]
-    chain.append(pem.unarmor(tsa_cert.cert_pem)[2])
+    chain = [
+        pem.unarmor(item)[2]
+        for item in (doctor.cert_pem, ca.cert_pem, tsa_cert.cert_pem)
+    ]
 
     def long_term(signed: bytes) -> bytes:
         return append_dss_and_timestamp(

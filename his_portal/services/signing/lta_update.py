@@ -32,13 +32,8 @@ from asn1crypto import ocsp
 from pypdf import generic as po
 from pypdf.errors import PyPdfError
 
-from his_portal.adapters.tsa_client import (
-    TimestampSource,
-    TsaProviderError,
-    build_request,
-    token_from_response,
-)
-from his_portal.services.signing.pades import SigningError, TimestampError
+from his_portal.adapters.tsa_client import TimestampSource, build_request
+from his_portal.services.signing.pades import SigningError, timestamp_token
 
 __all__ = ["append_dss_and_timestamp"]
 
@@ -160,8 +155,12 @@ def _serialise(number: int, value: po.PdfObject) -> bytes:
     return out.getvalue()
 
 
+def _ref(number: int) -> po.IndirectObject:
+    return po.IndirectObject(number, 0, None)
+
+
 def _refs(numbers: Iterable[int]) -> po.ArrayObject:
-    return po.ArrayObject(po.IndirectObject(n, 0, None) for n in numbers)
+    return po.ArrayObject(_ref(n) for n in numbers)
 
 
 def _xref(entries: dict[int, int]) -> bytes:
@@ -221,9 +220,6 @@ class _Objects:
         self.size += 1
         return self.size - 1
 
-    def ref(self, number: int) -> po.IndirectObject:
-        return po.IndirectObject(number, 0, None)
-
 
 def _dss(
     objects: _Objects,
@@ -247,9 +243,7 @@ def _dss(
             vri[_name(f"/{key}")] = _refs(ids)
             dss[_name(f"/{key}s")] = _refs(ids)
     key = "/" + hashlib.sha1(signature_contents).hexdigest().upper()
-    dss[_name("/VRI")] = po.DictionaryObject(
-        {_name(key): objects.ref(objects.add(vri))}
-    )
+    dss[_name("/VRI")] = po.DictionaryObject({_name(key): _ref(objects.add(vri))})
     return objects.add(dss)
 
 
@@ -266,7 +260,7 @@ def _stamp_field(objects: _Objects, page: po.IndirectObject) -> tuple[int, int]:
             _name("/F"): po.NumberObject(132),  # print, locked
             _name("/Rect"): po.ArrayObject([po.NumberObject(0)] * 4),
             _name("/P"): page,
-            _name("/V"): objects.ref(signature),
+            _name("/V"): _ref(signature),
         }
     )
     return signature, objects.add(field)
@@ -318,10 +312,8 @@ def _append(pdf, signature_contents, certificates, ocsps, crls, tsa) -> bytes:
     objects = _Objects(int(source.trailer.raw_get("/Size")))
     dss = _dss(objects, signature_contents, certificates, ocsps, crls)
     signature, field = _stamp_field(objects, first_ref)
-    _extend_catalog(
-        catalog, form, objects.ref(dss), objects.ref(field), header_version=pdf[5:8]
-    )
-    first[_name("/Annots")] = po.ArrayObject([*annots, objects.ref(field)])
+    _extend_catalog(catalog, form, _ref(dss), _ref(field), header_version=pdf[5:8])
+    first[_name("/Annots")] = po.ArrayObject([*annots, _ref(field)])
     objects.by_number[root_ref.idnum] = catalog
     objects.by_number[first_ref.idnum] = first
     return _write(source, objects, signature, tsa)
@@ -353,11 +345,7 @@ def _write(source: _File, objects: _Objects, signature: int, tsa) -> bytes:
     byte_range = b"/ByteRange [0 %d %d %d]" % (contents_at, after, len(body) - after)
     body[range_at : range_at + len(_BYTE_RANGE)] = byte_range.ljust(len(_BYTE_RANGE))
     request, _ = build_request(bytes(body[:contents_at]) + bytes(body[after:]))
-    try:
-        token = token_from_response(tsa.timestamp(request), request_der=request)
-    except TsaProviderError as exc:
-        raise TimestampError(exc.message) from exc
-    hex_token = token.dump().hex().encode()
+    hex_token = timestamp_token(tsa, request).dump().hex().encode()
     if len(hex_token) > TOKEN_ROOM:
         raise SigningError("时间戳预留空间不足")
     body[contents_at + 1 : after - 1] = hex_token.ljust(TOKEN_ROOM, b"0")

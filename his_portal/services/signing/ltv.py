@@ -40,17 +40,13 @@ from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from his_portal.adapters.tsa_client import (
-    TimestampSource,
-    TsaProviderError,
-    token_from_response,
-)
+from his_portal.adapters.tsa_client import TimestampSource
 from his_portal.services.pki.keyvault import PkiError
 from his_portal.services.signing.lta_update import (
     TOKEN_ROOM,
     append_dss_and_timestamp,
 )
-from his_portal.services.signing.pades import SigningError, TimestampError
+from his_portal.services.signing.pades import SigningError, timestamp_token
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -86,13 +82,7 @@ class _InProcessTimeStamper(TimeStamper):
 
     async def async_timestamp(self, message_digest, md_algorithm) -> cms.ContentInfo:
         _, request = self.request_cms(message_digest, md_algorithm)
-        request_der = request.dump()
-        try:
-            return token_from_response(
-                self._source.timestamp(request_der), request_der=request_der
-            )
-        except TsaProviderError as exc:
-            raise TimestampError(exc.message) from exc
+        return timestamp_token(self._source, request.dump())
 
 
 def _der(data: bytes) -> bytes:

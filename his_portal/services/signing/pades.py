@@ -56,6 +56,7 @@ __all__ = [
     "TimestampError",
     "pdf_date",
     "sign_pdf",
+    "timestamp_token",
 ]
 
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
@@ -242,6 +243,19 @@ def _load_certs(
     return cert, chain
 
 
+def timestamp_token(source: TimestampSource, request_der: bytes) -> cms.ContentInfo:
+    """The token ``source`` answers to a TimeStampReq, checked against it.
+
+    Raises:
+        TimestampError: The TSA refused, failed or answered another request.
+    """
+    try:
+        response = source.timestamp(request_der)
+        return token_from_response(response, request_der=request_der)
+    except TsaProviderError as exc:
+        raise TimestampError(exc.message) from exc
+
+
 def _add_signature_timestamp(
     signed: bytes, source: TimestampSource, *, search_from: int
 ) -> bytes:
@@ -256,10 +270,7 @@ def _add_signature_timestamp(
     content_info = cms.ContentInfo.load(bytes.fromhex(signed[start:end].decode()))
     signer_info = content_info["content"]["signer_infos"][0]
     request, _ = build_request(signer_info["signature"].native)
-    try:
-        token = token_from_response(source.timestamp(request), request_der=request)
-    except TsaProviderError as exc:
-        raise TimestampError(exc.message) from exc
+    token = timestamp_token(source, request)
     signer_info["unsigned_attrs"] = cms.CMSAttributes(
         [{"type": "signature_time_stamp_token", "values": [token]}]
     )
