@@ -24,6 +24,7 @@ from tests.services.signing.test_verification import (  # noqa: F401 (fixture)
     foreign_pdf,
     overlay,
 )
+from tests.services.signing.test_verify_links import pdf_text
 
 
 def sign_first_unsigned(page: Page) -> tuple[str, str]:
@@ -78,10 +79,7 @@ def download_signed(page: Page, record_no: str, target: Path) -> bytes:
 
 def printed_version(pdf: Path) -> int:
     """The record version the signed PDF prints (``版本:N``)."""
-    text = subprocess.run(
-        ["pdftotext", pdf, "-"], capture_output=True, text=True, check=True
-    ).stdout
-    return int(re.search(r"版本:(\d+)", text).group(1))
+    return int(re.search(r"版本:(\d+)", pdf_text(pdf.read_bytes())).group(1))
 
 
 def footer_qr(pdf: Path) -> str:
